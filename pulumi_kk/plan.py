@@ -1,0 +1,69 @@
+"""The plan: everything a host will get, decided by pure code before Pulumi or SSH is involved.
+
+A host's plan is an ordered list of :class:`Step`; the components turn each step into pulumi-command resources
+(uploads → ``CopyToRemote``, script → ``remote.Command``), ``pulumi-kk render`` writes them to disk, and the tests
+read them. No second code path decides what a host gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .artifacts import ResolvedArtifact
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file whose content is secret: delivered through the command's stdin, never in its text."""
+
+    path: str
+    content: str
+    mode: str = "0600"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent remote step."""
+
+    name: str
+    """Unique on the host, e.g. ``docker-install``; the resource is named ``{host}-{name}``."""
+    layer: str
+    """What the step belongs to (``docker``, ``compose``, ``registry``…): a version bump touches one layer."""
+    script: str
+    """The create/update script (bash, ``set -euo pipefail``); carries no secret."""
+    delete: str | None = None
+    """Undoes the step on ``pulumi destroy``; None when nothing needs undoing."""
+    uploads: tuple[ResolvedArtifact, ...] = ()
+    """Local artifacts copied to their ``remote_path`` before the script runs."""
+    after: tuple[str, ...] = ()
+    """Names of steps on the same host that must finish first."""
+    secret_files: tuple[SecretFile, ...] = ()
+    description: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+    """Rendered config files the script writes (for ``render`` output and tests; already inside ``script``)."""
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "layer": self.layer, "after": list(self.after),
+                "description": self.description,
+                "uploads": [u.as_dict() for u in self.uploads],
+                "files": sorted(self.files), "secret_files": [f.path for f in self.secret_files],
+                "has_delete": self.delete is not None}
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    arch: str
+    steps: tuple[Step, ...]
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def structure(steps: tuple[Step, ...] | list[Step]) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """What decides the resource graph: step names, their uploads and their order."""
+    return [(s.name, tuple(u.name for u in s.uploads), s.after) for s in steps]

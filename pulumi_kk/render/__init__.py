@@ -1,0 +1,33 @@
+"""Pure renderers: settings + facts → script and config text. Templates live beside this module."""
+
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+
+def sh_quote(value: Any) -> str:
+    """Quote a value for POSIX sh."""
+    return shlex.quote(str(value))
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pulumi_kk.render", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["sh"] = sh_quote
+    return env
+
+
+def render(template: str, **values: Any) -> str:
+    """Render one template (path relative to ``templates/``)."""
+    return environment().get_template(template).render(**values)

@@ -8,9 +8,13 @@ read them. No second code path decides what a host gets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifacts import ResolvedArtifact
+
+if TYPE_CHECKING:
+    from .inventory import Host
+    from .settings.model import Settings
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,10 @@ class HostPlan:
 def structure(steps: tuple[Step, ...] | list[Step]) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
     """What decides the resource graph: step names, their uploads and their order."""
     return [(s.name, tuple(u.name for u in s.uploads), s.after) for s in steps]
+
+
+def plan_host(settings: Settings, host: Host, arch: str, delete_data: bool = False) -> HostPlan:
+    """Every step ``host`` gets, in order, for ``arch`` (what ``render`` writes and the components wire)."""
+    from .render.docker import docker_steps
+
+    return HostPlan(host.name, arch, tuple(docker_steps(settings, arch, delete_data)))

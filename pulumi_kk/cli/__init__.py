@@ -1,0 +1,1 @@
+"""The ``pulumi-kk`` command line (kk-style)."""

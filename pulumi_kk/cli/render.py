@@ -1,0 +1,77 @@
+"""``pulumi-kk render registry``: write every host's scripts, config files and ``plan.json`` — no host contacted,
+no Pulumi CLI needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import ARCHES, ARTIFACTS, check_arch
+from ..inventory import IMAGE_REGISTRY, NFS, Host
+from ..plan import HostPlan, plan_host
+from ..settings import redacted
+from ..settings.model import Settings
+from ..sources import Sources
+
+
+def pick_arch(host: Host, settings: Settings) -> tuple[str, str]:
+    """The arch to render for, and why: the host var ``arch``, else the one arch binary_dir has files for,
+    else amd64 (assumed; the real host's facts decide at ``pulumi up``)."""
+    if host.arch:
+        return check_arch(host.arch, host.name), "host var arch"
+    bdir = Path(settings.resolved_binary_dir).expanduser()
+    present = [a for a in ARCHES
+               if (bdir / ARTIFACTS["docker"].paths[0].format(v=settings.docker_version, arch=a)).is_file()]
+    if len(present) == 1:
+        return present[0], "only arch with files in binary_dir"
+    return "amd64", "assumed (set the host var `arch` to choose)"
+
+
+def _connector(host: Host) -> dict[str, Any]:
+    return {"type": host.connector, "host": host.address, "port": host.port, "user": host.user,
+            "password": "[secret]" if host.password else None,
+            "private_key": "[secret]" if host.private_key else None, "host_key": host.host_key}
+
+
+def render_registry(src: Sources, out: Path, delete_data: bool = False) -> dict[str, Any]:
+    """Write ``out/plan.json`` and, per host, ``steps/NN-name.sh`` (+ ``.delete.sh``) and ``files/<path>``."""
+    out.mkdir(parents=True, exist_ok=True)
+    inv, settings = src.inventory, src.settings
+    plans: list[tuple[HostPlan, str]] = []
+    for host in inv.group(IMAGE_REGISTRY):
+        arch, why = pick_arch(host, settings)
+        plans.append((plan_host(settings, host, arch, delete_data), why))
+    doc: dict[str, Any] = {
+        "inventory": inv.source,
+        "groups": {g: list(m) for g, m in inv.groups.items()},
+        "settings": redacted(settings),
+        "settings_sources": [layer.source for layer in src.layers],
+        "hosts": {},
+    }
+    for plan, why in plans:
+        host = inv.hosts[plan.host]
+        hdir = out / plan.host
+        artifacts: dict[str, Any] = {}
+        for i, step in enumerate(plan.steps, 1):
+            base = hdir / "steps" / f"{i:02d}-{step.name}"
+            base.parent.mkdir(parents=True, exist_ok=True)
+            base.with_suffix(".sh").write_text(step.script)
+            if step.delete:
+                Path(f"{base}.delete.sh").write_text(step.delete)
+            for path, text in step.files.items():
+                f = hdir / "files" / path.lstrip("/")
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(text)
+            for up in step.uploads:
+                artifacts[up.name] = up.as_dict()
+        doc["hosts"][plan.host] = {
+            "connector": _connector(host),
+            "arch": plan.arch, "arch_from": why,
+            "groups": [g for g, m in inv.groups.items() if plan.host in m],
+            "artifacts": artifacts,
+            "steps": [s.summary() for s in plan.steps],
+        }
+    doc["nfs"] = list(inv.groups.get(NFS, ()))
+    (out / "plan.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    return doc

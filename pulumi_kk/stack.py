@@ -26,7 +26,7 @@ def sources_from_config(config: pulumi.Config | None = None) -> Sources:
 
 def _is_list(cfg: pulumi.Config, key: str) -> bool:
     raw = cfg.get(key)
-    return bool(raw) and raw.lstrip().startswith("[")
+    return raw is not None and raw.lstrip().startswith("[")
 
 
 def program(sources: Sources | None = None, name: str = "registry", delete_data: bool = False) -> ImageRegistry:

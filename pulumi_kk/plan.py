@@ -73,8 +73,14 @@ def structure(steps: tuple[Step, ...] | list[Step]) -> list[tuple[str, tuple[str
     return [(s.name, tuple(u.name for u in s.uploads), s.after) for s in steps]
 
 
-def plan_host(settings: Settings, host: Host, arch: str, delete_data: bool = False) -> HostPlan:
-    """Every step ``host`` gets, in order, for ``arch`` (what ``render`` writes and the components wire)."""
+def plan_host(settings: Settings, host: Host, arch: str, node_ips: list[str], nfs_host: str | None = None,
+              delete_data: bool = False) -> HostPlan:
+    """Every step ``host`` gets, in order, for ``arch`` (what ``render`` writes and the components wire).
+    Generated secrets are placeholders here; the components fill them in."""
     from .render.docker import docker_steps
+    from .render.registry import RegistrySecrets, registry_steps
 
-    return HostPlan(host.name, arch, tuple(docker_steps(settings, arch, delete_data)))
+    steps = docker_steps(settings, arch, delete_data)
+    if settings.image_registry.type == "registry":
+        steps += registry_steps(settings, arch, str(host.node_ip), node_ips, RegistrySecrets(), nfs_host, delete_data)
+    return HostPlan(host.name, arch, tuple(steps))

@@ -35,4 +35,9 @@ def program(sources: Sources | None = None, name: str = "registry", delete_data:
     reg = ImageRegistry(name, src.inventory, src.settings, delete_data=delete_data)
     pulumi.export("nodes", reg.nodes)
     pulumi.export("versions", reg.versions)
+    pulumi.export("endpoint", reg.endpoint)
+    pulumi.export("url", reg.url)
+    pulumi.export("ca_cert", reg.ca_cert)
+    pulumi.export("username", reg.username)
+    pulumi.export("password", reg.password)
     return reg

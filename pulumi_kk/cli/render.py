@@ -10,9 +10,11 @@ from typing import Any
 from ..artifacts import ARCHES, ARTIFACTS, check_arch
 from ..inventory import IMAGE_REGISTRY, NFS, Host
 from ..plan import HostPlan, plan_host
+from ..render.registry import summary as registry_summary
 from ..settings import redacted
 from ..settings.model import Settings
 from ..sources import Sources
+from ..topology import check_topology
 
 
 def pick_arch(host: Host, settings: Settings) -> tuple[str, str]:
@@ -38,15 +40,20 @@ def render_registry(src: Sources, out: Path, delete_data: bool = False) -> dict[
     """Write ``out/plan.json`` and, per host, ``steps/NN-name.sh`` (+ ``.delete.sh``) and ``files/<path>``."""
     out.mkdir(parents=True, exist_ok=True)
     inv, settings = src.inventory, src.settings
+    nfs_host, warnings = check_topology(inv, settings)
+    node_ips = [str(h.node_ip) for h in inv.group(IMAGE_REGISTRY)]
     plans: list[tuple[HostPlan, str]] = []
     for host in inv.group(IMAGE_REGISTRY):
         arch, why = pick_arch(host, settings)
-        plans.append((plan_host(settings, host, arch, delete_data), why))
+        plans.append((plan_host(settings, host, arch, node_ips, nfs_host, delete_data), why))
     doc: dict[str, Any] = {
         "inventory": inv.source,
         "groups": {g: list(m) for g, m in inv.groups.items()},
         "settings": redacted(settings),
         "settings_sources": [layer.source for layer in src.layers],
+        "registry": (registry_summary(settings, node_ips) if settings.image_registry.type == "registry"
+                     else {"type": "harbor", "note": "Harbor is not implemented yet: docker layer only"}),
+        "warnings": warnings,
         "hosts": {},
     }
     for plan, why in plans:

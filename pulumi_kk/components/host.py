@@ -36,13 +36,15 @@ def secret_bundle(files: Sequence[SecretFile]) -> str:
 
 
 #: Prepended to a script that receives secret files on stdin; writes each file 0600-first, then sets its mode.
-UNBUNDLE = r"""kk_unbundle() {
+#: Sets KK_SECRETS_CHANGED=1 when any file changed.
+UNBUNDLE = r"""KK_SECRETS_CHANGED=0
+kk_unbundle() {
   local path mode data
   while read -r path mode data; do
     [ -n "$path" ] || continue
     mkdir -p "$(dirname "$path")"
     ( umask 077; printf '%s' "$data" | base64 -d > "$path.kk-new" )
-    if [ -f "$path" ] && cmp -s "$path.kk-new" "$path"; then rm -f "$path.kk-new"; else chmod "$mode" "$path.kk-new"; mv -f "$path.kk-new" "$path"; fi
+    if [ -f "$path" ] && cmp -s "$path.kk-new" "$path"; then rm -f "$path.kk-new"; else chmod "$mode" "$path.kk-new"; mv -f "$path.kk-new" "$path"; KK_SECRETS_CHANGED=1; fi
   done
 }
 kk_unbundle
@@ -129,10 +131,12 @@ class Node:
         return cmd, cmd.stdout.apply(lambda out: parse_facts(out, name))
 
     def steps(self, steps: pulumi.Output[list[Step]], layout: list[Step],
-              depends_on: Sequence[pulumi.Resource] = ()) -> dict[str, pulumi.Resource]:
+              depends_on: Sequence[pulumi.Resource] = (),
+              external: dict[str, pulumi.Resource] | None = None) -> dict[str, pulumi.Resource]:
         """Wire plan steps. ``layout`` is the plan for one candidate arch, known now (it fixes the resource
-        graph); ``steps`` is the plan for the host's real arch, known once facts are (it fixes the contents)."""
-        done: dict[str, pulumi.Resource] = {}
+        graph); ``steps`` is the plan for the host's real arch, known once facts are (it fixes the contents).
+        ``external`` names steps of this host wired earlier (another component) that ``after`` may refer to."""
+        done: dict[str, pulumi.Resource] = dict(external or {})
         for i, st in enumerate(layout):
             deps = [*depends_on, *(done[a] for a in st.after)]
             this: pulumi.Output[Step] = steps.apply(functools.partial(_nth, i))
@@ -149,7 +153,7 @@ class Node:
                 stdin = pulumi.Output.secret(this.apply(_bundle))
             done[st.name] = self.command(st.name, create=this.apply(_script), delete=this.apply(_delete),
                                          stdin=stdin, depends_on=deps, secret_output=bool(st.secret_files))
-        return done
+        return {k: v for k, v in done.items() if not external or k not in external}
 
 
 def plan_by_arch(host: Host, facts: pulumi.Output[Facts],

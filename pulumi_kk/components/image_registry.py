@@ -2,34 +2,100 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pulumi
 
+from ..errors import KKError
+from ..generated import GeneratedSecret, RegistryTLS
 from ..inventory import IMAGE_REGISTRY, Inventory
+from ..render.registry import RegistrySecrets, endpoint, tls_sans
 from ..settings.model import Settings
+from ..topology import check_topology
 from .docker import Docker
+from .registry import Registry
 
 TYPE = "pulumi-kk:index:ImageRegistry"
 
 
+def _read(path: str, key: str) -> str:
+    try:
+        return Path(path).expanduser().read_text()
+    except OSError:
+        raise KKError(f"cannot read {path!r}.", key=key, fix="give a readable PEM file, or leave it empty to have "
+                      "pulumi-kk generate the TLS material.") from None
+
+
 class ImageRegistry(pulumi.ComponentResource):
-    """Docker and docker compose on every ``image_registry`` host (the registry layers build on this).
+    """Docker and compose on every ``image_registry`` host, then the registry (``image_registry.type=registry``).
 
     Hosts are independent: no resource of one host depends on another's, so Pulumi converges them in parallel.
+    ``storage``: a storage block from a bucket resource (``S3Bucket(...).registry_storage``), overriding settings.
     """
 
     nodes: pulumi.Output[list[str]]
     versions: pulumi.Output[dict[str, dict[str, str]]]
+    endpoint: pulumi.Output[str]
+    url: pulumi.Output[str]
+    ca_cert: pulumi.Output[str]
+    username: pulumi.Output[str]
+    password: pulumi.Output[str]
 
     def __init__(self, name: str, inventory: Inventory, settings: Settings, *, delete_data: bool = False,
+                 storage: pulumi.Input[dict[str, Any]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         hosts = inventory.group(IMAGE_REGISTRY)
+        if not hosts:
+            raise KKError("the image_registry group is empty.", source=inventory.source,
+                          key="spec.groups.image_registry.hosts", fix="list the registry hosts there.")
+        reg = settings.image_registry
+        nfs_host, warnings = check_topology(inventory, settings)
+        for w in warnings:
+            pulumi.log.warn(w)
+        child = pulumi.ResourceOptions(parent=self)
         self.docker: dict[str, Docker] = {
-            h.name: Docker(f"{name}-{h.name}", h, settings, delete_data=delete_data,
-                           opts=pulumi.ResourceOptions(parent=self))
-            for h in hosts
-        }
+            h.name: Docker(f"{name}-{h.name}", h, settings, delete_data=delete_data, opts=child) for h in hosts}
+        node_ips = pulumi.Output.all(*[h.node_ip for h in hosts]).apply(lambda ips: [str(i) for i in ips])
+        versions: dict[str, dict[str, str]] = {
+            h.name: {"docker": settings.docker_version, "compose": settings.dockercompose_version} for h in hosts}
+        self.ca_cert = pulumi.Output.from_input("")
+        self.endpoint = node_ips.apply(lambda ips: endpoint(settings, ips).address)
+        self.url = node_ips.apply(lambda ips: endpoint(settings, ips).url)
+        self.username = pulumi.Output.from_input(reg.auth.username)
+        self.password = pulumi.Output.secret("")
+        self.registries: dict[str, Registry] = {}
+        if reg.type == "registry":
+            http_secret = GeneratedSecret(f"{name}-http-secret", 48, opts=child).value
+            password = (pulumi.Output.secret(reg.auth.password) if reg.auth.password
+                        else GeneratedSecret(f"{name}-admin-password", 24, opts=child).value)
+            tls: tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]] = ("", "", "")
+            if not reg.auth.plain_http:
+                if reg.auth.cert_file or reg.auth.key_file:
+                    tls = (_read(reg.auth.cert_file, "image_registry.auth.cert_file"),
+                           pulumi.Output.secret(_read(reg.auth.key_file, "image_registry.auth.key_file")),
+                           _read(reg.auth.ca_file, "image_registry.auth.ca_file") if reg.auth.ca_file else "")
+                else:
+                    gen = RegistryTLS(f"{name}-tls", sans=node_ips.apply(lambda ips: tls_sans(settings, ips)),
+                                      opts=child)
+                    tls = (gen.cert, gen.key, gen.ca_cert)
+            self.ca_cert = pulumi.Output.from_input(tls[2])
+            self.password = password
+            secrets = pulumi.Output.all(http_secret, password, tls[0], tls[1], tls[2], storage).apply(
+                lambda a: RegistrySecrets(http_secret=a[0], password=a[1], tls_cert=a[2], tls_key=a[3],
+                                          ca_cert=a[4], storage=a[5]))
+            for h in hosts:
+                d = self.docker[h.name]
+                self.registries[h.name] = Registry(
+                    f"{name}-{h.name}-registry", h, settings, node_ips=node_ips, secrets=secrets, facts=d.facts,
+                    docker=d.resources, nfs_host=nfs_host, delete_data=delete_data, opts=child)
+                versions[h.name]["registry"] = settings.registry_version
+        else:
+            pulumi.log.warn("image_registry.type=harbor: Harbor is not implemented yet; only Docker and compose are "
+                            "installed. Set image_registry.type=registry for the distribution registry.")
         self.nodes = pulumi.Output.from_input([h.name for h in hosts])
-        self.versions = pulumi.Output.from_input({
-            h.name: {"docker": settings.docker_version, "compose": settings.dockercompose_version} for h in hosts})
-        self.register_outputs({"nodes": self.nodes, "versions": self.versions})
+        self.versions = pulumi.Output.from_input(versions)
+        self.register_outputs({"nodes": self.nodes, "versions": self.versions, "endpoint": self.endpoint,
+                               "url": self.url, "ca_cert": self.ca_cert, "username": self.username,
+                               "password": self.password})

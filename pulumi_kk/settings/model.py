@@ -114,6 +114,8 @@ class RegistrySettings:
     """Host port; default from ``auth.registry`` or 443 (TLS) / 80 (plain_http)."""
     delete_enabled: bool = True
     log_level: str = "info"
+    htpasswd: bool = True
+    """Basic auth with ``auth.username``/``auth.password`` (bcrypt htpasswd); false: anonymous pull and push."""
 
 
 @dataclass(frozen=True)

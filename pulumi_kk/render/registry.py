@@ -1,0 +1,281 @@
+"""The CNCF distribution registry: endpoint, config.yml per major version, compose project, systemd unit, and
+the steps of the registry layers (NFS mount, image, service)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..artifacts import resolve
+from ..errors import KKError
+from ..pki import htpasswd_line
+from ..plan import SecretFile, Step
+from ..settings.model import Settings
+from . import render
+
+#: On-host layout.
+REGISTRY_DIR = "/opt/pulumi-kk/registry"
+UNIT = "pulumi-kk-registry.service"
+PLACEHOLDER = "[secret]"
+#: major version → where the image reads its config.
+CONFIG_PATHS = {2: "/etc/docker/registry/config.yml", 3: "/etc/distribution/config.yml"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where clients reach the registry: ``host:port``, scheme, optional Harbor-style project."""
+
+    host: str
+    port: int
+    scheme: str
+    project: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.address}"
+
+
+@dataclass(frozen=True)
+class RegistrySecrets:
+    """Values generated once (or given by the user) and delivered as secrets."""
+
+    http_secret: str = PLACEHOLDER
+    password: str = PLACEHOLDER
+    tls_cert: str = ""
+    tls_key: str = PLACEHOLDER
+    ca_cert: str = ""
+    storage: Mapping[str, Any] | None = None
+    """Storage block from a bucket resource (``{"s3": {...}}``), overriding settings."""
+
+
+def major_version(settings: Settings) -> int:
+    v = settings.registry_version.lstrip("v")
+    try:
+        major = int(v.split(".")[0])
+    except ValueError:
+        major = -1
+    if major not in CONFIG_PATHS:
+        raise KKError(f"registry {settings.registry_version} has no known config schema.", key="registry_version",
+                      fix="use a 2.x (e.g. 2.8.3) or 3.x (e.g. 3.0.0) registry version.")
+    return major
+
+
+def endpoint(settings: Settings, node_ips: Sequence[str]) -> Endpoint:
+    """``auth.registry`` if set (``host[:port][/project]``), else the VIP (HA), else the first node."""
+    reg = settings.image_registry
+    scheme = "http" if reg.auth.plain_http else "https"
+    raw = reg.auth.registry
+    host, port, project = "", None, ""
+    if raw:
+        hostport, _, project = raw.partition("/")
+        if hostport.startswith("["):
+            host, _, rest = hostport[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else None
+        elif hostport.count(":") == 1:
+            host, p = hostport.split(":")
+            port = int(p)
+        else:
+            host = hostport
+    elif reg.ha_vip and len(node_ips) > 1:
+        host = reg.ha_vip
+    elif node_ips:
+        host = str(node_ips[0])
+    if port is None:
+        port = reg.registry.port or (reg.http_port or 80 if reg.auth.plain_http else reg.https_port or 443)
+    return Endpoint(host, port, scheme, project)
+
+
+def tls_sans(settings: Settings, node_ips: Sequence[str], hostnames: Sequence[str] = ()) -> list[str]:
+    """Every name the certificate must carry: endpoint host, VIP, node IPs and names, localhost."""
+    ep = endpoint(settings, node_ips)
+    names = [ep.host, settings.image_registry.ha_vip, *node_ips, *hostnames, "localhost", "127.0.0.1"]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def storage_block(settings: Settings, major: int, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one ``storage`` driver block of config.yml (plus delete/redirect/cache/maintenance)."""
+    st = settings.image_registry.registry.storage
+    src: dict[str, Any] = {"s3": vars(st.s3), "gcs": vars(st.gcs), "azure": vars(st.azure)}
+    driver = st.driver
+    if override:
+        (driver, values), = override.items()
+        src[driver] = {**src.get(driver, {}), **{k: v for k, v in values.items() if v not in (None, "")}}
+    block: dict[str, Any]
+    if driver == "s3":
+        s3 = src["s3"]
+        block = {k: s3[k] for k in ("region", "bucket") if s3.get(k)}
+        block.setdefault("region", "us-east-1")
+        for k in ("regionendpoint", "accesskey", "secretkey", "keyid", "rootdirectory", "storageclass"):
+            if s3.get(k):
+                block[k] = s3[k]
+        block.update(encrypt=bool(s3.get("encrypt")), secure=bool(s3.get("secure", True)),
+                     skipverify=bool(s3.get("skipverify")), v4auth=True,
+                     chunksize=int(s3.get("chunksize") or 10485760))
+        if major >= 3:
+            fps = s3.get("forcepathstyle")
+            block["forcepathstyle"] = bool(s3.get("regionendpoint")) if fps is None else bool(fps)
+        out: dict[str, Any] = {"s3": block}
+    elif driver == "gcs":
+        g = src["gcs"]
+        block = {"bucket": g["bucket"], "chunksize": int(g.get("chunksize") or 5242880)}
+        if g.get("keyfile") or g.get("keyfile_content"):
+            block["keyfile"] = "/etc/registry/gcs/key.json"
+        elif g.get("credentials"):
+            block["credentials"] = dict(g["credentials"])
+        if g.get("rootdirectory"):
+            block["rootdirectory"] = g["rootdirectory"]
+        out = {"gcs": block}
+    elif driver == "azure":
+        a = src["azure"]
+        if major >= 3:
+            block = {"credentials": {"type": "shared_key", "accountname": a["accountname"],
+                                     "accountkey": a["accountkey"]},
+                     "container": a["container"]}
+            if a.get("serviceurl"):
+                block["serviceurl"] = a["serviceurl"]
+        else:
+            block = {k: a[k] for k in ("accountname", "accountkey", "container", "realm") if a.get(k)}
+        if a.get("rootdirectory"):
+            block["rootdirectory"] = a["rootdirectory"]
+        out = {"azure": block}
+    else:
+        out = {"filesystem": {"rootdirectory": "/var/lib/registry", "maxthreads": 100}}
+    out["delete"] = {"enabled": settings.image_registry.registry.delete_enabled}
+    out["cache"] = {"blobdescriptor": "inmemory"}
+    out["maintenance"] = {"uploadpurging": {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False}}
+    if driver != "filesystem":
+        out["redirect"] = {"disable": True}
+    return out
+
+
+def config_yml(settings: Settings, secrets: RegistrySecrets) -> str:
+    """config.yml for the registry's major version; secrets are inside (the file is delivered as a secret)."""
+    major = major_version(settings)
+    reg = settings.image_registry
+    http: dict[str, Any] = {"addr": ":5000", "secret": secrets.http_secret,
+                            "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    if not reg.auth.plain_http:
+        http["tls"] = {"certificate": "/etc/registry/ssl/server.crt", "key": "/etc/registry/ssl/server.key"}
+    conf: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": reg.registry.log_level, "formatter": "text", "fields": {"service": "registry"}},
+        "storage": storage_block(settings, major, secrets.storage),
+        "http": http,
+        "health": {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}},
+    }
+    if reg.registry.htpasswd:
+        conf["auth"] = {"htpasswd": {"realm": "pulumi-kk registry", "path": "/etc/registry/auth/htpasswd"}}
+    return yaml.safe_dump(conf, sort_keys=False, default_flow_style=False)
+
+
+def compose_yml(settings: Settings, image: str, port: int) -> str:
+    major = major_version(settings)
+    reg = settings.image_registry.registry
+    volumes = [f"{REGISTRY_DIR}/config.yml:{CONFIG_PATHS[major]}:ro", f"{REGISTRY_DIR}/ssl:/etc/registry/ssl:ro",
+               f"{REGISTRY_DIR}/auth:/etc/registry/auth:ro", f"{REGISTRY_DIR}/gcs:/etc/registry/gcs:ro"]
+    if reg.storage.driver == "filesystem":
+        volumes.append(f"{reg.storage.filesystem.rootdir}:/var/lib/registry")
+    service: dict[str, Any] = {
+        "image": image, "restart": "always", "ports": [f"{port}:5000"], "volumes": volumes,
+        "cap_drop": ["ALL"], "cap_add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+        "logging": {"driver": "json-file", "options": {"max-size": "50m", "max-file": "3"}},
+    }
+    if major >= 3:
+        service["environment"] = {"OTEL_TRACES_EXPORTER": "none"}
+    return yaml.safe_dump({"name": "registry", "services": {"registry": service}}, sort_keys=False)
+
+
+def _redact(text: str, secrets: RegistrySecrets) -> str:
+    for s in (secrets.http_secret, secrets.password, secrets.tls_key):
+        if s and s != PLACEHOLDER:
+            text = text.replace(s, PLACEHOLDER)
+    st = secrets.storage or {}
+    for values in st.values():
+        for k in ("secretkey", "accountkey"):
+            if values.get(k):
+                text = text.replace(str(values[k]), PLACEHOLDER)
+    return text
+
+
+def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequence[str],
+                   secrets: RegistrySecrets, nfs_host: str | None = None, delete_data: bool = False) -> list[Step]:
+    """NFS mount (when configured) → image → config + service, on one registry host."""
+    reg = settings.image_registry
+    ep = endpoint(settings, node_ips)
+    image_art = resolve("registry", settings, arch)
+    image = image_art.image
+    fs = reg.registry.storage.filesystem
+    steps: list[Step] = []
+    after: list[str] = ["compose-install"]
+    if reg.registry.storage.driver == "filesystem" and fs.nfs_mount:
+        if not nfs_host:
+            raise KKError("storage.filesystem.nfs_mount is set but the nfs group has no host.",
+                          key="image_registry.registry.storage.filesystem.nfs_mount",
+                          fix="put exactly one host in spec.groups.nfs, or unset nfs_mount.")
+        steps.append(Step(
+            name="registry-nfs", layer="registry-nfs",
+            script=render("registry/nfs-mount.sh.j2", step="registry-nfs", server=nfs_host, export=fs.nfs_mount,
+                          mountpoint=fs.rootdir),
+            delete=render("registry/nfs-unmount.sh.j2", step="registry-nfs", mountpoint=fs.rootdir),
+            after=("docker-install",), description=f"mount {nfs_host}:{fs.nfs_mount} on {fs.rootdir}"))
+        after.append("registry-nfs")
+    steps.append(Step(
+        name="registry-image", layer="registry-image",
+        script=render("registry/image.sh.j2", step="registry-image", image=image, artifact=image_art),
+        delete=render("registry/image-remove.sh.j2", step="registry-image", image=image),
+        uploads=(image_art,) if image_art.is_local else (), after=("docker-install",),
+        description=f"load {image} ({arch})"))
+    after.append("registry-image")
+
+    names = list(dict.fromkeys([ep.address, f"{node_ip}:{ep.port}", f"localhost:{ep.port}", f"127.0.0.1:{ep.port}"]))
+    if ep.port == 443:
+        names += [ep.host, node_ip]
+    config = config_yml(settings, secrets)
+    secret_files = [SecretFile(f"{REGISTRY_DIR}/config.yml", config, "0600")]
+    if reg.registry.htpasswd:
+        secret_files.append(SecretFile(f"{REGISTRY_DIR}/auth/htpasswd",
+                                       htpasswd_line(reg.auth.username, secrets.password) + "\n", "0600"))
+    if not reg.auth.plain_http:
+        secret_files.append(SecretFile(f"{REGISTRY_DIR}/ssl/server.key", secrets.tls_key, "0600"))
+    gcs_key = (secrets.storage or {}).get("gcs", {}).get("keyfile_content") if secrets.storage else None
+    if gcs_key:
+        secret_files.append(SecretFile(f"{REGISTRY_DIR}/gcs/key.json", str(gcs_key), "0600"))
+    compose = compose_yml(settings, image, ep.port)
+    unit = render("registry/registry.service.j2", dir=REGISTRY_DIR)
+    files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
+             f"{REGISTRY_DIR}/config.yml": _redact(config, secrets)}
+    if not reg.auth.plain_http:
+        files[f"{REGISTRY_DIR}/ssl/server.crt"] = secrets.tls_cert
+        for n in names:
+            files[f"/etc/docker/certs.d/{n}/ca.crt"] = secrets.ca_cert
+    health = f"{ep.scheme}://127.0.0.1:{ep.port}/"
+    steps.append(Step(
+        name="registry", layer="registry",
+        script=render("registry/install.sh.j2", step="registry", dir=REGISTRY_DIR, unit=UNIT,
+                      files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
+                      secret_paths=[f.path for f in secret_files], health=health, image=image,
+                      rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" else ""),
+        delete=render("registry/uninstall.sh.j2", step="registry", dir=REGISTRY_DIR, unit=UNIT,
+                      certs=[f"/etc/docker/certs.d/{n}" for n in names] if not reg.auth.plain_http else [],
+                      rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" and delete_data else ""),
+        after=tuple(after), secret_files=tuple(secret_files), files=files,
+        description=f"registry {settings.registry_version} on {ep.url} ({reg.registry.storage.driver})"))
+    return steps
+
+
+def summary(settings: Settings, node_ips: Sequence[str]) -> dict[str, Any]:
+    ep = endpoint(settings, node_ips)
+    return {"endpoint": ep.address, "url": ep.url, "driver": settings.image_registry.registry.storage.driver,
+            "version": settings.registry_version}
+
+
+def dumps(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True)

@@ -244,11 +244,11 @@ class S3BucketProvider(StorageProvider):
         enc = probe(lambda: client.get_bucket_encryption(Bucket=name),
                     {"ServerSideEncryptionConfigurationNotFoundError"})
         if enc is None:
-            live["encryption"], live["kms_key_id"] = None, None
+            live["encryption"], live["kms_key_id"] = "", None
         elif enc is not ...:
             rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
             default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
-            live["encryption"] = default.get("SSEAlgorithm")
+            live["encryption"] = default.get("SSEAlgorithm") or ""
             live["kms_key_id"] = default.get("KMSMasterKeyID")
         pab = probe(lambda: client.get_public_access_block(Bucket=name), {"NoSuchPublicAccessBlockConfiguration"})
         if pab is None:
@@ -338,15 +338,16 @@ class S3BucketProvider(StorageProvider):
 class S3Bucket(Resource, module="storage", name="S3Bucket"):
     """An S3 bucket (type ``pulumi-python:dynamic/storage:S3Bucket``).
 
-    ``endpoint`` targets an S3-compatible store (path-style addressing). Explicit credentials are stored
-    as secrets; prefer the environment or ``aws:*`` stack config.
+    ``endpoint`` targets an S3-compatible store (path-style addressing). ``encryption`` is ``"AES256"``
+    (default), ``"aws:kms"`` (with optional ``kms_key_id``) or ``None``/``""`` to leave default encryption
+    unmanaged. Explicit credentials are stored as secrets; prefer the environment or ``aws:*`` config.
     """
 
     bucket: pulumi.Output[str]
     region: pulumi.Output[str]
     endpoint: pulumi.Output[str | None]
     versioning: pulumi.Output[bool]
-    encryption: pulumi.Output[str | None]
+    encryption: pulumi.Output[str]
     kms_key_id: pulumi.Output[str | None]
     block_public_access: pulumi.Output[bool]
     force_destroy: pulumi.Output[bool]
@@ -378,7 +379,7 @@ class S3Bucket(Resource, module="storage", name="S3Bucket"):
             "region": region,
             "endpoint": endpoint,
             "versioning": versioning,
-            "encryption": encryption,
+            "encryption": encryption if encryption is not None else "",
             "kms_key_id": kms_key_id,
             "block_public_access": block_public_access,
             "force_destroy": force_destroy,

@@ -130,9 +130,9 @@ def validate_s3(inputs: Mapping[str, object]) -> list[Failure]:
     if "region" in inputs:
         out += validate_s3_region(inputs["region"], endpoint is not None)  # type: ignore[arg-type]
     enc = inputs.get("encryption")
-    if enc is not None and enc not in S3_ENCRYPTIONS:
-        out.append(Failure("encryption", f"encryption {enc!r} is not supported; use 'AES256', 'aws:kms' "
-                                         "or leave it unset (null)"))
+    if enc is not None and enc != "" and enc not in S3_ENCRYPTIONS:
+        out.append(Failure("encryption", f"encryption {enc!r} is not supported; use 'AES256', 'aws:kms', "
+                                         "or None/'' to leave default encryption unmanaged"))
     key_id = inputs.get("kms_key_id")
     if key_id is not None:
         if enc != "aws:kms":

@@ -78,9 +78,18 @@ def plan_host(settings: Settings, host: Host, arch: str, node_ips: list[str], nf
     """Every step ``host`` gets, in order, for ``arch`` (what ``render`` writes and the components wire).
     Generated secrets are placeholders here; the components fill them in."""
     from .render.docker import docker_steps
-    from .render.registry import RegistrySecrets, registry_steps
+    from .render.keepalived import VrrpNode, keepalived_steps
+    from .render.registry import RegistrySecrets, endpoint, registry_steps
 
+    reg = settings.image_registry
     steps = docker_steps(settings, arch, delete_data)
-    if settings.image_registry.type == "registry":
+    if reg.type == "registry":
         steps += registry_steps(settings, arch, str(host.node_ip), node_ips, RegistrySecrets(), nfs_host, delete_data)
+        if reg.ha_vip and len(node_ips) > 1:
+            ip = str(host.node_ip)
+            ep = endpoint(settings, node_ips)
+            # Interface and prefix are detected from each host's facts at `pulumi up`; render shows placeholders.
+            me = VrrpNode(ip, reg.keepalived.interface or "<interface with the VIP's subnet>", 0)
+            steps += keepalived_steps(settings, "registry", arch, me, node_ips.index(ip),
+                                      [p for p in node_ips if p != ip], f"{ep.scheme}://127.0.0.1:{ep.port}/")
     return HostPlan(host.name, arch, tuple(steps))

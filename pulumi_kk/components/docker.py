@@ -28,7 +28,7 @@ class Docker(pulumi.ComponentResource):
                  facts: tuple[pulumi.Resource, pulumi.Output[Facts]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
-        node = Node(host, self, prefix=name)
+        node = Node(host, self, prefix=name.removesuffix("-docker"))
         facts_res, self.facts = facts or node.gather_facts(settings.docker.data_root)
         layout, steps = plan_by_arch(host, self.facts, lambda arch: docker_steps(settings, arch, delete_data))
         self.resources = node.steps(steps, layout, depends_on=[facts_res])

@@ -132,13 +132,15 @@ class Node:
 
     def steps(self, steps: pulumi.Output[list[Step]], layout: list[Step],
               depends_on: Sequence[pulumi.Resource] = (),
-              external: dict[str, pulumi.Resource] | None = None) -> dict[str, pulumi.Resource]:
+              external: dict[str, pulumi.Resource] | None = None,
+              wait_for: dict[str, Sequence[pulumi.Resource]] | None = None) -> dict[str, pulumi.Resource]:
         """Wire plan steps. ``layout`` is the plan for one candidate arch, known now (it fixes the resource
         graph); ``steps`` is the plan for the host's real arch, known once facts are (it fixes the contents).
-        ``external`` names steps of this host wired earlier (another component) that ``after`` may refer to."""
+        ``external`` names steps of this host wired earlier (another component) that ``after`` may refer to;
+        ``wait_for`` adds dependencies to single steps (a rolling change waits for the previous node)."""
         done: dict[str, pulumi.Resource] = dict(external or {})
         for i, st in enumerate(layout):
-            deps = [*depends_on, *(done[a] for a in st.after)]
+            deps = [*depends_on, *(done[a] for a in st.after), *(wait_for or {}).get(st.name, ())]
             this: pulumi.Output[Step] = steps.apply(functools.partial(_nth, i))
             for j, up in enumerate(st.uploads):
                 picked = this.apply(functools.partial(_upload, j))

@@ -14,6 +14,7 @@ from ..render.registry import RegistrySecrets, endpoint, tls_sans
 from ..settings.model import Settings
 from ..topology import check_topology
 from .docker import Docker
+from .keepalived import Keepalived
 from .registry import Registry
 
 TYPE = "pulumi-kk:index:ImageRegistry"
@@ -56,7 +57,7 @@ class ImageRegistry(pulumi.ComponentResource):
             pulumi.log.warn(w)
         child = pulumi.ResourceOptions(parent=self)
         self.docker: dict[str, Docker] = {
-            h.name: Docker(f"{name}-{h.name}", h, settings, delete_data=delete_data, opts=child) for h in hosts}
+            h.name: Docker(f"{name}-{h.name}-docker", h, settings, delete_data=delete_data, opts=child) for h in hosts}
         node_ips = pulumi.Output.all(*[h.node_ip for h in hosts]).apply(lambda ips: [str(i) for i in ips])
         versions: dict[str, dict[str, str]] = {
             h.name: {"docker": settings.docker_version, "compose": settings.dockercompose_version} for h in hosts}
@@ -66,6 +67,7 @@ class ImageRegistry(pulumi.ComponentResource):
         self.username = pulumi.Output.from_input(reg.auth.username)
         self.password = pulumi.Output.secret("")
         self.registries: dict[str, Registry] = {}
+        self.keepalived: dict[str, Keepalived] = {}
         if reg.type == "registry":
             http_secret = GeneratedSecret(f"{name}-http-secret", 48, opts=child).value
             password = (pulumi.Output.secret(reg.auth.password) if reg.auth.password
@@ -85,12 +87,28 @@ class ImageRegistry(pulumi.ComponentResource):
             secrets = pulumi.Output.all(http_secret, password, tls[0], tls[1], tls[2], storage).apply(
                 lambda a: RegistrySecrets(http_secret=a[0], password=a[1], tls_cert=a[2], tls_key=a[3],
                                           ca_cert=a[4], storage=a[5]))
+            previous: list[pulumi.Resource] = []
             for h in hosts:
                 d = self.docker[h.name]
-                self.registries[h.name] = Registry(
+                r = Registry(
                     f"{name}-{h.name}-registry", h, settings, node_ips=node_ips, secrets=secrets, facts=d.facts,
-                    docker=d.resources, nfs_host=nfs_host, delete_data=delete_data, opts=child)
+                    docker=d.resources, nfs_host=nfs_host, delete_data=delete_data,
+                    wait_for={"registry-service": previous} if reg.rolling else None, opts=child)
+                self.registries[h.name] = r
+                previous = [r.resources["registry-service"]]
                 versions[h.name]["registry"] = settings.registry_version
+            if reg.ha_vip and len(hosts) > 1:
+                auth = (GeneratedSecret(f"{name}-vrrp-auth", 8, opts=child).value
+                        if reg.keepalived.vrrp_version == 2 else "")
+                health = node_ips.apply(lambda ips: f"{endpoint(settings, ips).scheme}://127.0.0.1:"
+                                                    f"{endpoint(settings, ips).port}/")
+                for i, h in enumerate(hosts):
+                    self.keepalived[h.name] = Keepalived(
+                        f"{name}-{h.name}-keepalived", name, h, settings, index=i, node_ips=node_ips, health=health,
+                        facts=self.docker[h.name].facts,
+                        local={**self.docker[h.name].resources, **self.registries[h.name].resources},
+                        auth_pass=auth, opts=child)
+                    versions[h.name]["keepalived"] = settings.keepalived_version
         else:
             pulumi.log.warn("image_registry.type=harbor: Harbor is not implemented yet; only Docker and compose are "
                             "installed. Set image_registry.type=registry for the distribution registry.")

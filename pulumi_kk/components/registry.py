@@ -22,7 +22,8 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, host: Host, settings: Settings, *, node_ips: pulumi.Input[Sequence[str]],
                  secrets: pulumi.Output[RegistrySecrets], facts: pulumi.Output[Facts],
                  docker: dict[str, pulumi.Resource], nfs_host: str | None = None, delete_data: bool = False,
-                 depends_on: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+                 wait_for: dict[str, Sequence[pulumi.Resource]] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         prefix = name.removesuffix("-registry")
         node = Node(host, self, prefix=prefix)
@@ -35,5 +36,5 @@ class Registry(pulumi.ComponentResource):
         layout, _ = plan_by_arch(host, facts, make)
         steps = pulumi.Output.all(facts, host.node_ip, node_ips, secrets).apply(
             lambda a: make(a[0].arch, str(a[1]), [str(x) for x in a[2]], a[3]))
-        self.resources = node.steps(steps, layout, depends_on=list(depends_on), external=docker)
+        self.resources = node.steps(steps, layout, external=docker, wait_for=wait_for)
         self.register_outputs({})

@@ -229,8 +229,8 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
         after.append("registry-nfs")
     steps.append(Step(
         name="registry-image", layer="registry-image",
-        script=render("registry/image.sh.j2", step="registry-image", image=image, artifact=image_art),
-        delete=render("registry/image-remove.sh.j2", step="registry-image", image=image),
+        script=render("common/image-load.sh.j2", step="registry-image", image=image, artifact=image_art),
+        delete=render("common/image-remove.sh.j2", step="registry-image", image=image),
         uploads=(image_art,) if image_art.is_local else (), after=("docker-install",),
         description=f"load {image} ({arch})"))
     after.append("registry-image")
@@ -258,12 +258,12 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
             files[f"/etc/docker/certs.d/{n}/ca.crt"] = secrets.ca_cert
     health = f"{ep.scheme}://127.0.0.1:{ep.port}/"
     steps.append(Step(
-        name="registry", layer="registry",
-        script=render("registry/install.sh.j2", step="registry", dir=REGISTRY_DIR, unit=UNIT,
+        name="registry-service", layer="registry",
+        script=render("registry/install.sh.j2", step="registry-service", dir=REGISTRY_DIR, unit=UNIT,
                       files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
                       secret_paths=[f.path for f in secret_files], health=health, image=image,
                       rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" else ""),
-        delete=render("registry/uninstall.sh.j2", step="registry", dir=REGISTRY_DIR, unit=UNIT,
+        delete=render("registry/uninstall.sh.j2", step="registry-service", dir=REGISTRY_DIR, unit=UNIT,
                       certs=[f"/etc/docker/certs.d/{n}" for n in names] if not reg.auth.plain_http else [],
                       rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" and delete_data else ""),
         after=tuple(after), secret_files=tuple(secret_files), files=files,

@@ -75,6 +75,18 @@ def _pop_path(d: dict[str, Any], path: list[str]) -> tuple[bool, Any]:
     return False, None
 
 
+def _prune_empty(d: dict[str, Any], path: list[str]) -> None:
+    """Drop the parents of ``path`` that popping an alias left empty (``cri: {}`` after ``cri.docker_version``)."""
+    for depth in range(len(path) - 1, 0, -1):
+        parent: Any = d
+        for p in path[:depth - 1]:
+            parent = parent.get(p) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[depth - 1]) == {}:
+            del parent[path[depth - 1]]
+        else:
+            break
+
+
 def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
     """Rewrite KubeKey aliases to canonical keys (the canonical key wins when both are given)."""
     out = copy.deepcopy(dict(values))
@@ -82,6 +94,7 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
         found, v = _pop_path(out, alias.split("."))
         if not found:
             continue
+        _prune_empty(out, alias.split("."))
         out = deep_merge(_nest(canon, v), out)
     for section in ("artifact_url", "sha256"):
         sect = out.get("artifact", {}).get(section) if isinstance(out.get("artifact"), dict) else None
@@ -127,7 +140,12 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise KKError(f"must be a mapping, got {value!r}.", source=source, key=key)
-        return dict(value)
+        kv_t = get_args(tp)
+        val_t = kv_t[1] if len(kv_t) == 2 else Any
+        # Typed values (daemon.json log-opts are strings, artifact tables map arch → text); the rest as given.
+        return {k: _coerce(v, val_t, f"{key}.{k}", source)
+                if val_t is str or (get_origin(val_t) is dict and isinstance(v, Mapping)) else v
+                for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -149,6 +167,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is str:
         if isinstance(value, (dict, list)):
             raise KKError(f"must be a single value, got {value!r}.", source=source, key=key)
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return "" if value is None else str(value)
     return value
 
@@ -232,6 +252,22 @@ def validate(s: Settings, layers: Sequence[Layer] = ()) -> None:
     if reg.keepalived.vrid is not None and not 1 <= reg.keepalived.vrid <= 255:
         raise KKError(f"{reg.keepalived.vrid} is out of range.", source=src("image_registry.keepalived.vrid"), key="image_registry.keepalived.vrid",
                       fix="use 1..255, unique on the L2 segment.")
+    for pkey, port in (("image_registry.http_port", reg.http_port), ("image_registry.https_port", reg.https_port),
+                       ("image_registry.registry.port", reg.registry.port)):
+        if port is not None and not 0 < port < 65536:
+            raise KKError(f"port {port} is not a TCP port.", source=src(pkey), key=pkey,
+                          fix="use a number from 1 to 65535.")
+    ka = reg.keepalived
+    if ka.vrrp_version not in (2, 3):
+        raise KKError(f"{ka.vrrp_version} is not a VRRP version.", source=src("image_registry.keepalived.vrrp_version"),
+                      key="image_registry.keepalived.vrrp_version", fix="use 3 (default) or 2.")
+    if ka.vrrp_version == 2 and (ka.advert_int < 1 or ka.advert_int != int(ka.advert_int)):
+        raise KKError(f"advert_int {ka.advert_int} needs VRRPv3.", source=src("image_registry.keepalived.advert_int"),
+                      key="image_registry.keepalived.advert_int",
+                      fix="use whole seconds with vrrp_version 2, or set image_registry.keepalived.vrrp_version=3.")
+    if not 0.01 <= ka.advert_int <= 40:
+        raise KKError(f"advert_int {ka.advert_int} is out of range.", source=src("image_registry.keepalived.advert_int"),
+                      key="image_registry.keepalived.advert_int", fix="use 0.01 to 40 seconds.")
     drivers = reg.registry.storage.drivers
     if len(drivers) > 1:
         raise KKError(f"several storage drivers are set: {', '.join(drivers)}.", source=src("image_registry.registry.storage"),

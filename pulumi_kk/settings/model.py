@@ -129,7 +129,13 @@ class KeepalivedSettings:
     """virtual_router_id; default derived from the registry name (never a fixed 51 or 31)."""
     interface: str = ""
     """Default: the interface whose CIDR contains ha_vip, from each host's facts."""
-    advert_int: float = 1.0
+    vrrp_version: int = 3
+    """3 (default): sub-second adverts, failover under ~1 s, no VRRP authentication (VRRPv3 has none; adverts
+    from addresses other than the unicast peers are ignored). 2: ``auth_pass`` from a generated secret, adverts
+    of at least 1 s (failover ~3 s)."""
+    advert_int: float = 0.25
+    priority: int = 150
+    """Priority of the first node; each next node gets 10 less (all start BACKUP, with nopreempt)."""
     active_active: bool = False
 
 
@@ -137,6 +143,8 @@ class KeepalivedSettings:
 class ImageRegistry:
     type: str = "harbor"
     ha_vip: str = ""
+    rolling: bool = True
+    """Registry changes proceed one node at a time: the next waits until the previous is healthy again."""
     http_port: int | None = None
     https_port: int | None = None
     auth: Auth = field(default_factory=Auth)

@@ -1,0 +1,42 @@
+"""keepalived on one registry node: the VIP, unicast VRRP to the other nodes, health-checked registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+from ..facts import Facts
+from ..inventory import Host
+from ..render.keepalived import VrrpNode, keepalived_steps, vrrp_node
+from ..settings.model import Settings
+from .host import Node, plan_by_arch
+
+TYPE = "pulumi-kk:index:Keepalived"
+
+
+class Keepalived(pulumi.ComponentResource):
+    """keepalived for node ``index`` of the registry ``registry_name``; ``local`` = this host's earlier steps."""
+
+    def __init__(self, name: str, registry_name: str, host: Host, settings: Settings, *, index: int,
+                 node_ips: pulumi.Input[Sequence[str]], health: pulumi.Input[str], facts: pulumi.Output[Facts],
+                 local: dict[str, pulumi.Resource], auth_pass: pulumi.Input[str] = "",
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        node = Node(host, self, prefix=name.removesuffix("-keepalived"))
+        placeholder = VrrpNode("0.0.0.0", "eth0", 24)
+
+        def make(arch: str, me: VrrpNode = placeholder, peers: Sequence[str] = ("0.0.0.0",), url: str = "",
+                 pw: str = "[secret]") -> list[Any]:
+            return keepalived_steps(settings, registry_name, arch, me, index, peers, url or "https://127.0.0.1/", pw)
+
+        def real(a: list[Any]) -> list[Any]:
+            f, ip, ips, url, pw = a
+            me = vrrp_node(settings, host.name, str(ip), f)
+            return make(f.arch, me, [str(x) for x in ips if str(x) != str(ip)], url, pw)
+
+        layout, _ = plan_by_arch(host, facts, make)
+        steps = pulumi.Output.all(facts, host.node_ip, node_ips, health, auth_pass).apply(real)
+        self.resources = node.steps(steps, layout, external=local)
+        self.register_outputs({})

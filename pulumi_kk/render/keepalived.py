@@ -1,0 +1,157 @@
+"""keepalived: the VIP in front of the registry nodes (osixia/keepalived image, docker compose, host network)."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from ..artifacts import resolve
+from ..errors import KKError
+from ..facts import Facts
+from ..plan import SecretFile, Step
+from ..settings.model import Settings
+from . import render
+
+KEEPALIVED_DIR = "/opt/pulumi-kk/keepalived"
+UNIT = "pulumi-kk-keepalived.service"
+#: Where the osixia image reads a custom config when started with --copy-service.
+OSIXIA_CONF = "/container/service/keepalived/assets/keepalived.conf"
+
+
+def derive_vrid(name: str, vip: str) -> int:
+    """A virtual_router_id from the registry's name and VIP: stable across runs, spread over 1..255, never the
+    well-known defaults 51 (osixia) or 31 (KubeKey)."""
+    n = int(hashlib.sha256(f"{name}|{vip}".encode()).hexdigest(), 16) % 253 + 1
+    return n + 2 if n in (31, 51) else n
+
+
+@dataclass(frozen=True)
+class VrrpNode:
+    """One node's VRRP view: its address, interface and VIP prefix (from facts)."""
+
+    ip: str
+    interface: str
+    prefix: int
+
+
+def vrrp_node(settings: Settings, host: str, ip: str, facts: Facts) -> VrrpNode:
+    """The interface whose CIDR contains the VIP (or the configured one); error names the host and its CIDRs."""
+    vip = settings.image_registry.ha_vip
+    ka = settings.image_registry.keepalived
+    iface = facts.interface_for(vip)
+    if ka.interface:
+        match = [i for i in facts.interfaces if i.name == ka.interface]
+        if not match:
+            raise KKError(f"host {host!r} has no interface {ka.interface!r} (it has: "
+                          f"{', '.join(sorted({i.name for i in facts.interfaces}))}).",
+                          key="image_registry.keepalived.interface", fix="name an existing interface or unset it.")
+        iface = next((i for i in match if ipaddress.ip_address(vip) in i.network), match[0])
+    if iface is None:
+        cidrs = ", ".join(f"{i.name} {i.cidr}" for i in facts.interfaces if i.name != "lo") or "none"
+        raise KKError(f"host {host!r} has no interface whose network contains ha_vip {vip} (it has: {cidrs}).",
+                      key="image_registry.ha_vip",
+                      fix="choose a VIP inside the nodes' subnet, or set image_registry.keepalived.interface.")
+    return VrrpNode(ip, iface.name, iface.network.prefixlen)
+
+
+def keepalived_conf(settings: Settings, name: str, me: VrrpNode, index: int, peers: Sequence[str],
+                    auth_pass: str = "") -> str:
+    ka = settings.image_registry.keepalived
+    vip = settings.image_registry.ha_vip
+    vrid = ka.vrid or derive_vrid(name, vip)
+    lines = [
+        "# pulumi-kk: VIP for the image registry. All nodes start BACKUP with nopreempt: the VIP moves only when",
+        "# its holder fails (no second move when it comes back).",
+        "global_defs {",
+        f"  router_id {name}-{index}",
+        "  script_user root",
+        "  enable_script_security",
+        f"  vrrp_version {ka.vrrp_version}",
+        "  vrrp_garp_master_delay 1",
+        "  vrrp_garp_master_repeat 3",
+        "}",
+        "vrrp_script chk_registry {",
+        '  script "/etc/keepalived/check.sh"',
+        f"  interval {max(1, int(ka.advert_int * 4))}",
+        "  timeout 2",
+        "  fall 2",
+        "  rise 2",
+        "}",
+        "vrrp_instance registry {",
+        "  state BACKUP",
+        "  nopreempt",
+        f"  interface {me.interface}",
+        f"  virtual_router_id {vrid}",
+        f"  priority {max(1, ka.priority - 10 * index)}",
+        f"  advert_int {ka.advert_int:g}",
+        f"  unicast_src_ip {me.ip}",
+        "  unicast_peer {",
+        *[f"    {p}" for p in peers],
+        "  }",
+    ]
+    if ka.vrrp_version == 2:
+        lines += ["  authentication {", "    auth_type PASS", f"    auth_pass {auth_pass[:8]}", "  }"]
+    lines += [
+        "  virtual_ipaddress {",
+        f"    {vip}/{me.prefix} dev {me.interface}",
+        "  }",
+        "  track_script {",
+        "    chk_registry",
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def check_sh(health: str) -> str:
+    """Unweighted health check: the node gives up the VIP when its registry stops answering ``GET /``."""
+    return f"#!/bin/sh\nexec curl -fsSk -m 2 -o /dev/null {health}\n"
+
+
+def compose_yml(image: str) -> str:
+    svc = {
+        "image": image, "restart": "always", "network_mode": "host",
+        "cap_add": ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"],
+        "command": ["--copy-service"],
+        "volumes": [f"{KEEPALIVED_DIR}/keepalived.conf:{OSIXIA_CONF}:ro",
+                    f"{KEEPALIVED_DIR}/check.sh:/etc/keepalived/check.sh:ro"],
+        "logging": {"driver": "json-file", "options": {"max-size": "20m", "max-file": "3"}},
+    }
+    return yaml.safe_dump({"name": "keepalived", "services": {"keepalived": svc}}, sort_keys=False)
+
+
+def keepalived_steps(settings: Settings, name: str, arch: str, me: VrrpNode, index: int, peers: Sequence[str],
+                     health: str, auth_pass: str = "[secret]") -> list[Step]:
+    """Image → config + compose service, after the local registry is healthy."""
+    art = resolve("keepalived", settings, arch)
+    conf = keepalived_conf(settings, name, me, index, peers, auth_pass)
+    v2 = settings.image_registry.keepalived.vrrp_version == 2
+    files = {f"{KEEPALIVED_DIR}/docker-compose.yml": compose_yml(art.image),
+             f"{KEEPALIVED_DIR}/check.sh": check_sh(health),
+             f"/etc/systemd/system/{UNIT}": render("keepalived/keepalived.service.j2", dir=KEEPALIVED_DIR)}
+    secret_files: tuple[SecretFile, ...] = ()
+    if v2:
+        secret_files = (SecretFile(f"{KEEPALIVED_DIR}/keepalived.conf", conf, "0644"),)
+        shown = conf.replace(f"auth_pass {auth_pass[:8]}", "auth_pass [secret]")
+    else:
+        files[f"{KEEPALIVED_DIR}/keepalived.conf"] = conf
+        shown = conf
+    return [
+        Step(name="keepalived-image", layer="keepalived-image",
+             script=render("common/image-load.sh.j2", step="keepalived-image", image=art.image, artifact=art),
+             delete=render("common/image-remove.sh.j2", step="keepalived-image", image=art.image),
+             uploads=(art,) if art.is_local else (), after=("docker-install",),
+             description=f"load {art.image} ({arch})"),
+        Step(name="keepalived-service", layer="keepalived",
+             script=render("keepalived/install.sh.j2", step="keepalived-service", dir=KEEPALIVED_DIR, unit=UNIT,
+                           files=files),
+             delete=render("keepalived/uninstall.sh.j2", step="keepalived-service", dir=KEEPALIVED_DIR, unit=UNIT,
+                           vip=f"{settings.image_registry.ha_vip}/{me.prefix}", interface=me.interface),
+             after=("keepalived-image", "registry-service"), secret_files=secret_files,
+             files={**files, f"{KEEPALIVED_DIR}/keepalived.conf": shown},
+             description=f"VIP {settings.image_registry.ha_vip} on {me.interface}"),
+    ]

@@ -139,10 +139,11 @@ def resolve(name: str, settings: Settings, arch: str, cwd: str | Path | None = N
     expected = settings.artifact.sha256.get(name, {}).get(arch)
     remote_base = f"{settings.remote_dir.rstrip('/')}/artifacts/{name}/{version}/{arch}"
 
-    def local(path: Path, source: str, key: str) -> ResolvedArtifact:
+    def local(path: Path, source: str) -> ResolvedArtifact:
         digest = sha256_file(path)
         if expected and digest != expected.lower():
-            raise KKError(f"checksum mismatch for {path}: sha256 {digest}, expected {expected}.", key=key,
+            raise KKError(f"checksum mismatch for {path}: sha256 {digest}, expected {expected}.",
+                          key=f"artifact.sha256.{name}.{arch}",
                           fix=f"replace the file with the right one, or correct artifact.sha256.{name}.{arch}.")
         return ResolvedArtifact(name, version, arch, source, str(path), None, digest, path.stat().st_size, image,
                                 f"{remote_base}/{path.name}")
@@ -157,14 +158,14 @@ def resolve(name: str, settings: Settings, arch: str, cwd: str | Path | None = N
         candidates = [p] if p.is_absolute() else [Path(cwd or os.getcwd()) / p, binary_dir / p]
         for c in candidates:
             if c.is_file():
-                return local(c, "artifact_url", okey)
+                return local(c, "artifact_url")
         raise KKError(f"artifact file {override!r} not found (looked at {', '.join(map(str, candidates))}).",
                       key=okey, fix="give an existing path (absolute, or relative to binary_dir) or a URL.")
 
     for rel in kind.paths:
         p = binary_dir / rel.format(**fmt)
         if p.is_file():
-            return local(p, "binary_dir", kind.version_key)
+            return local(p, "binary_dir")
 
     packaging = kind.packaging.format(v=version, arch=arch, path=canonical)
     if not settings.artifact.online:

@@ -133,6 +133,8 @@ def _parse_host(name: str, spec: Any, source: str) -> Host:
                       fix="set connector.host (or internal_ipv4) to the host's IP or DNS name.")
     port = conn.get("port", 22)
     try:
+        if isinstance(port, bool):
+            raise ValueError
         port = int(port)
         if not 0 < port < 65536:
             raise ValueError
@@ -205,7 +207,7 @@ def _resolve_groups(raw: dict[str, Any], hosts: dict[str, Host], source: str) ->
 
     for g in specs:
         resolve(g, ())
-    return resolved
+    return {g: resolved[g] for g in specs}  # the file's group order, not the order of resolution
 
 
 def parse_inventory(doc: Any, source: str = "<string>") -> Inventory:

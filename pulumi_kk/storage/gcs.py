@@ -144,11 +144,13 @@ class GcsBucketProvider(StorageProvider):
         p, old = revealed(news, INPUT_KEYS), revealed(olds, INPUT_KEYS)
         bucket = self._client(p).bucket(p["bucket"])
         dirty = False
+        if old.get("uniform_bucket_level_access") != p["uniform_bucket_level_access"]:
+            # iamConfiguration is patched as a whole: load it first so publicAccessPrevention is kept
+            bucket.reload(timeout=TIMEOUT, retry=_retry())
+            bucket.iam_configuration.uniform_bucket_level_access_enabled = bool(p["uniform_bucket_level_access"])
+            dirty = True
         if old.get("versioning") != p["versioning"]:
             bucket.versioning_enabled = bool(p["versioning"])
-            dirty = True
-        if old.get("uniform_bucket_level_access") != p["uniform_bucket_level_access"]:
-            bucket.iam_configuration.uniform_bucket_level_access_enabled = bool(p["uniform_bucket_level_access"])
             dirty = True
         if dirty:
             bucket.patch(timeout=TIMEOUT, retry=_retry())

@@ -147,7 +147,7 @@ def azurite(emulator_logs: Path, tmp_path_factory: pytest.TempPathFactory,
                     "(npm install --prefix .lab/node azurite@3.37.0)")
     port = _free_port()
     workdir = tmp_path_factory.mktemp("azurite")
-    argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir),
+    argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
             "--inMemoryPersistence", "--disableTelemetry", "--silent"]
     emu = _start("azurite", argv, port, f"http://127.0.0.1:{port}/devstoreaccount1?comp=list", emulator_logs,
                  cwd=workdir)

@@ -242,5 +242,5 @@ def test_malformed(text: str, message: str) -> None:
 
 
 def test_malformed_names_custom_source() -> None:
-    with pytest.raises(KKError, match="^pulumi-kk:set: "):
+    with pytest.raises(KKError, match=r"^pulumi-kk:set: "):
         parse_set(["oops"], source="pulumi-kk:set")

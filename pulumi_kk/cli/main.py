@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import KKError
+from ..precheck import failed, table
 from ..sources import load_sources
+from .precheck import precheck
 from .render import render_registry
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -30,6 +32,10 @@ def parser() -> argparse.ArgumentParser:
     _common(rr)
     rr.add_argument("-o", "--output", required=True, type=Path, help="output directory")
     rr.add_argument("--with-data", action="store_true", help="render delete scripts that also remove data")
+    pc = sub.add_parser("precheck", help="check the hosts before installing (kk precheck)")
+    psub = pc.add_subparsers(dest="target", required=True)
+    pr = psub.add_parser("image_registry", help="the image registry hosts")
+    _common(pr)
     return top
 
 
@@ -43,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{host}: {len(h['steps'])} steps ({h['arch']}, {h['arch_from']}) → {args.output / host}")
             print(f"plan: {args.output / 'plan.json'}")
             return EXIT_OK
+        if args.command == "precheck":
+            src = load_sources(args.inventory, args.config, None, args.sets)
+            findings = precheck(src)
+            print(table(findings), end="")
+            return EXIT_FAILED if failed(findings) else EXIT_OK
     except KKError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,10 @@
+"""Graph tests: Pulumi programs run under mocks (see ``mockkit``). Makes ``import mockkit`` work anywhere below."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)

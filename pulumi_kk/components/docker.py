@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pulumi
 
-from ..facts import Facts
+from ..facts import Facts, parse_facts
 from ..inventory import Host
 from ..render.docker import docker_steps
 from ..settings.model import Settings
@@ -26,12 +29,22 @@ class Docker(pulumi.ComponentResource):
 
     def __init__(self, name: str, host: Host, settings: Settings, *, delete_data: bool = False,
                  facts: tuple[pulumi.Resource, pulumi.Output[Facts]] | None = None,
+                 precheck: tuple[pulumi.Input[str], Callable[[str], Any]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         node = Node(host, self, prefix=name.removesuffix("-docker"))
-        facts_res, self.facts = facts or node.gather_facts(settings.docker.data_root)
+        gate: pulumi.Output[Any] | None = None
+        facts_res: pulumi.Resource
+        if precheck is not None:
+            # The probe prints the facts too: one command, and every install step waits for its verdict.
+            probe_cmd = node.command("precheck", create=precheck[0])
+            facts_res = probe_cmd
+            self.facts = probe_cmd.stdout.apply(lambda out: parse_facts(out, host.name))
+            gate = probe_cmd.stdout.apply(precheck[1])
+        else:
+            facts_res, self.facts = facts or node.gather_facts(settings.docker.data_root)
         layout, steps = plan_by_arch(host, self.facts, lambda arch: docker_steps(settings, arch, delete_data))
-        self.resources = node.steps(steps, layout, depends_on=[facts_res])
+        self.resources = node.steps(steps, layout, depends_on=[facts_res], gate=gate)
         self.resources["facts"] = facts_res
         self.ready: pulumi.Resource = self.resources["compose-install"]
         self.docker_version = pulumi.Output.from_input(settings.docker_version)

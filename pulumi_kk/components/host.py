@@ -133,11 +133,15 @@ class Node:
     def steps(self, steps: pulumi.Output[list[Step]], layout: list[Step],
               depends_on: Sequence[pulumi.Resource] = (),
               external: dict[str, pulumi.Resource] | None = None,
-              wait_for: dict[str, Sequence[pulumi.Resource]] | None = None) -> dict[str, pulumi.Resource]:
+              wait_for: dict[str, Sequence[pulumi.Resource]] | None = None,
+              gate: pulumi.Output[Any] | None = None) -> dict[str, pulumi.Resource]:
         """Wire plan steps. ``layout`` is the plan for one candidate arch, known now (it fixes the resource
         graph); ``steps`` is the plan for the host's real arch, known once facts are (it fixes the contents).
         ``external`` names steps of this host wired earlier (another component) that ``after`` may refer to;
-        ``wait_for`` adds dependencies to single steps (a rolling change waits for the previous node)."""
+        ``wait_for`` adds dependencies to single steps (a rolling change waits for the previous node);
+        ``gate`` must resolve before any step's inputs do (a failed precheck raises there, so nothing runs)."""
+        if gate is not None:
+            steps = pulumi.Output.all(steps, gate).apply(_first)
         done: dict[str, pulumi.Resource] = dict(external or {})
         for i, st in enumerate(layout):
             deps = [*depends_on, *(done[a] for a in st.after), *(wait_for or {}).get(st.name, ())]
@@ -191,6 +195,10 @@ def plan_by_arch(host: Host, facts: pulumi.Output[Facts],
         return plans[f.arch]
 
     return layout, facts.apply(pick)
+
+
+def _first(values: list[Any]) -> Any:
+    return values[0]
 
 
 def _nth(i: int, steps: list[Step]) -> Step:

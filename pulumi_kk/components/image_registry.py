@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import pulumi
 
 from ..errors import KKError
 from ..generated import GeneratedSecret, RegistryTLS
-from ..inventory import IMAGE_REGISTRY, Inventory
+from ..inventory import IMAGE_REGISTRY, Host, Inventory
+from ..precheck import WARNING, check_host, failed, parse_probe, probe_script, table
 from ..render.registry import RegistrySecrets, endpoint, tls_sans
 from ..settings.model import Settings
 from ..topology import check_topology
@@ -28,6 +30,22 @@ def _read(path: str, key: str) -> str:
                       "pulumi-kk generate the TLS material.") from None
 
 
+def _verdict(settings: Settings, inventory: Inventory, host: Host) -> Callable[[str], str]:
+    """Judge a host's probe output: warnings are logged, errors stop every install step of that host."""
+
+    def judge(out: str) -> str:
+        findings = check_host(settings, inventory, host, parse_probe(out, host.name))
+        for f in findings:
+            if f.level == WARNING:
+                pulumi.log.warn(f"precheck {host.name} {f.check}: {f.message}. {f.fix}".strip())
+        if failed(findings):
+            raise KKError(f"precheck failed on {host.name}:\n{table([f for f in findings if f.level != 'ok'])}",
+                          fix="fix the hosts, or set precheck.as_warnings=true for a lab.")
+        return "ok"
+
+    return judge
+
+
 class ImageRegistry(pulumi.ComponentResource):
     """Docker and compose on every ``image_registry`` host, then the registry (``image_registry.type=registry``).
 
@@ -44,7 +62,7 @@ class ImageRegistry(pulumi.ComponentResource):
     password: pulumi.Output[str]
 
     def __init__(self, name: str, inventory: Inventory, settings: Settings, *, delete_data: bool = False,
-                 storage: pulumi.Input[dict[str, Any]] | None = None,
+                 storage: pulumi.Input[dict[str, Any]] | None = None, precheck: bool = True,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         hosts = inventory.group(IMAGE_REGISTRY)
@@ -56,9 +74,16 @@ class ImageRegistry(pulumi.ComponentResource):
         for w in warnings:
             pulumi.log.warn(w)
         child = pulumi.ResourceOptions(parent=self)
-        self.docker: dict[str, Docker] = {
-            h.name: Docker(f"{name}-{h.name}-docker", h, settings, delete_data=delete_data, opts=child) for h in hosts}
         node_ips = pulumi.Output.all(*[h.node_ip for h in hosts]).apply(lambda ips: [str(i) for i in ips])
+        self.docker: dict[str, Docker] = {}
+        for h in hosts:
+            gate = None
+            if precheck:
+                script = pulumi.Output.all(h.node_ip, node_ips).apply(
+                    lambda a: probe_script(settings, [p for p in a[1] if p != str(a[0])]))
+                gate = (script, _verdict(settings, inventory, h))
+            self.docker[h.name] = Docker(f"{name}-{h.name}-docker", h, settings, delete_data=delete_data,
+                                         precheck=gate, opts=child)
         versions: dict[str, dict[str, str]] = {
             h.name: {"docker": settings.docker_version, "compose": settings.dockercompose_version} for h in hosts}
         self.ca_cert = pulumi.Output.from_input("")

@@ -1,4 +1,8 @@
-"""``pulumi-kk`` entry point. Exit codes: 0 ok, 1 a remote or engine failure, 2 bad input (message on stderr)."""
+"""``pulumi-kk``: kk-style commands for an image registry on plain hosts.
+
+Exit codes: 0 ok; 1 a host, precheck or engine failure; 2 bad input (the message names the file, key and fix);
+3 the Pulumi CLI is missing (init/delete/preview need it; render and precheck do not).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from pathlib import Path
 from ..errors import KKError
 from ..precheck import failed, table
 from ..sources import load_sources
+from . import engine
 from .precheck import precheck
 from .render import render_registry
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_NO_PULUMI = 0, 1, 2, 3
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -32,6 +37,19 @@ def parser() -> argparse.ArgumentParser:
     _common(rr)
     rr.add_argument("-o", "--output", required=True, type=Path, help="output directory")
     rr.add_argument("--with-data", action="store_true", help="render delete scripts that also remove data")
+    for cmd, helptext in (("init", "install the registry (pulumi up)"),
+                          ("delete", "remove the registry (pulumi destroy); data kept unless --with-data"),
+                          ("preview", "show what init would change (pulumi preview --diff)")):
+        p = sub.add_parser(cmd, help=helptext)
+        ps = p.add_subparsers(dest="target", required=True)
+        pt = ps.add_parser("registry", help="the image registry hosts")
+        _common(pt)
+        pt.add_argument("--stack", default="default", help="stack name (default: default)")
+        pt.add_argument("--state-dir", default=None,
+                        help="engine state and passphrase directory (default: {work_dir}/pulumi-kk)")
+        pt.add_argument("--install-pulumi", action="store_true", help="install the Pulumi CLI first if missing")
+        if cmd == "delete":
+            pt.add_argument("--with-data", action="store_true", help="also remove registry and docker data")
     pc = sub.add_parser("precheck", help="check the hosts before installing (kk precheck)")
     psub = pc.add_subparsers(dest="target", required=True)
     pr = psub.add_parser("image_registry", help="the image registry hosts")
@@ -54,10 +72,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             findings = precheck(src)
             print(table(findings), end="")
             return EXIT_FAILED if failed(findings) else EXIT_OK
+        if args.command in ("init", "delete", "preview"):
+            return _engine(args)
     except KKError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_FAILED
+
+
+def _engine(args: argparse.Namespace) -> int:
+    src = load_sources(args.inventory, args.config, None, args.sets)
+    dirs = engine.EngineDirs.for_sources(src, args.state_dir)
+    binary = engine.find_pulumi()
+    if binary is None and args.install_pulumi:
+        print("installing the Pulumi CLI…", flush=True)
+        binary = engine.install_pulumi()
+    if binary is None:
+        print(f"error: {engine.INSTALL_HINT}", file=sys.stderr)
+        return EXIT_NO_PULUMI
+    with_data = bool(getattr(args, "with_data", False))
+    try:
+        if args.command == "init":
+            return engine.run("up", src, args.stack, dirs, pulumi_bin=binary)
+        if args.command == "preview":
+            return engine.run("preview", src, args.stack, dirs, pulumi_bin=binary)
+        if with_data:
+            # The stored delete scripts must be the with-data ones: update them first (create scripts are
+            # idempotent, so this changes nothing on the hosts), then destroy.
+            engine.run("up", src, args.stack, dirs, delete_data=True, pulumi_bin=binary)
+        return engine.run("destroy", src, args.stack, dirs, delete_data=with_data, pulumi_bin=binary)
+    except Exception as exc:  # the Automation API raises CommandError & co with the engine's output
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from ..facts import Facts, parse_facts
 from ..inventory import Host
 from ..render.docker import docker_steps
 from ..settings.model import Settings
-from .host import Node, plan_by_arch
+from .host import Node, arch_plans
 
 TYPE = "pulumi-kk:index:Docker"
 
@@ -31,6 +31,9 @@ class Docker(pulumi.ComponentResource):
                  facts: tuple[pulumi.Resource, pulumi.Output[Facts]] | None = None,
                  precheck: tuple[pulumi.Input[str], Callable[[str], Any]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        # Plan first: an input error (for every arch the host may have) is raised before any resource exists,
+        # so a bad setting never gets as far as the facts/precheck command on the host.
+        layout, pick = arch_plans(host, lambda arch: docker_steps(settings, arch, delete_data))
         super().__init__(TYPE, name, None, opts)
         node = Node(host, self, prefix=name.removesuffix("-docker"))
         gate: pulumi.Output[Any] | None = None
@@ -43,7 +46,7 @@ class Docker(pulumi.ComponentResource):
             gate = probe_cmd.stdout.apply(precheck[1])
         else:
             facts_res, self.facts = facts or node.gather_facts(settings.docker.data_root)
-        layout, steps = plan_by_arch(host, self.facts, lambda arch: docker_steps(settings, arch, delete_data))
+        steps = self.facts.apply(pick)
         self.resources = node.steps(steps, layout, depends_on=[facts_res], gate=gate)
         self.resources["facts"] = facts_res
         self.ready: pulumi.Resource = self.resources["compose-install"]

@@ -168,8 +168,16 @@ def plan_by_arch(host: Host, facts: pulumi.Output[Facts],
 
     Returns the layout (fixes the resource graph now, so a preview shows every resource) and the plan for the
     host's real arch (an Output of its facts). Input errors for the declared arch, or for every arch, are raised
-    now, before any remote command; an error for an arch the host turns out to have is raised at that point.
+    now; an error for an arch the host turns out to have is raised at that point. To raise them before any
+    remote command, call :func:`arch_plans` before creating the facts command.
     """
+    layout, pick = arch_plans(host, make)
+    return layout, facts.apply(pick)
+
+
+def arch_plans(host: Host, make: Callable[[str], list[Step]]) -> tuple[list[Step], Callable[[Facts], list[Step]]]:
+    """:func:`plan_by_arch` without facts: (layout, pick) where ``pick(facts)`` is the plan for the real arch.
+    Pure; raises input errors now."""
     arches = [check_arch(host.arch, host.name)] if host.arch else list(ARCHES)
     plans: dict[str, list[Step]] = {}
     errors: dict[str, KKError] = {}
@@ -194,7 +202,7 @@ def plan_by_arch(host: Host, facts: pulumi.Output[Facts],
             raise errors[f.arch]
         return plans[f.arch]
 
-    return layout, facts.apply(pick)
+    return layout, pick
 
 
 def _first(values: list[Any]) -> Any:

@@ -5,6 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+import mockkit  # noqa: E402
+
+
+@pytest.fixture
+def binary_dir(tmp_path: Path) -> Path:
+    """A KubeKey binary_dir with fake amd64 docker 24.0.7 and docker compose v2.20.3."""
+    return mockkit.fake_binary_dir(tmp_path / "kubekey")

@@ -61,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,6 +310,19 @@ def facts_stdout(address: str | None, overrides: Mapping[str, str] | None = None
     return "\n".join(lines)
 
 
+def probe_stdout(script: str) -> list[str]:
+    """The extra lines a healthy host prints for a precheck probe (``pulumi_kk.precheck.probe_script``), found
+    from the script itself: every tool it looks for, systemd, every peer reachable; nothing listening, VIP free."""
+    out: list[str] = []
+    m = re.search(r"for t in ([^;]+); do command -v", script)
+    if m:
+        out += [f"tool={t}" for t in m.group(1).split()]
+    if "echo systemd=1" in script:
+        out.append("systemd=1")
+    out += [f"peer={p}=1" for p in re.findall(r"echo peer=(\S+?)=1;", script)]
+    return out
+
+
 def _connection_host(inputs: Mapping[str, Any]) -> str | None:
     conn = rpc.unwrap_rpc_secret(inputs.get("connection"))
     if isinstance(conn, Mapping):
@@ -320,7 +334,8 @@ class KKMocks(pmocks.Mocks):
     """Mocks for pulumi_kk programs.
 
     ``facts``: per host address (``"localhost"`` for ``local.Command``), keys overriding :data:`DEFAULT_FACTS`
-    (e.g. ``{"10.0.0.12": {"machine": "aarch64"}}``). ``stdout(args)``: stdout for a Command, or None for the
+    (e.g. ``{"10.0.0.12": {"machine": "aarch64"}}``; ``"extra"``: raw lines appended, e.g. ``"listen=443"``). A
+    precheck probe also gets :func:`probe_stdout`. ``stdout(args)``: stdout for a Command, or None for the
     default. ``outputs(args)``: extra output properties for any resource, or None.
     """
 
@@ -339,7 +354,13 @@ class KKMocks(pmocks.Mocks):
         create = rpc.unwrap_rpc_secret(args.inputs.get("create"))
         if isinstance(create, str) and "uname -m" in create:
             address = _connection_host(args.inputs) if args.typ == REMOTE_COMMAND else "localhost"
-            return facts_stdout(address, self.facts.get(address or ""))
+            overrides = dict(self.facts.get(address or "", {}))
+            extra = overrides.pop("extra", None)
+            out = facts_stdout(address, overrides)
+            lines = probe_stdout(create)
+            if extra:
+                lines.append(extra)
+            return "\n".join([out, *lines])
         return ""
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:

@@ -43,6 +43,10 @@ and read the request itself:
 * **Options.** From the request: ``deleteBeforeReplace``, ``additionalSecretOutputs``, ``replaceOnChanges``
   (pulumi_command adds ``triggers[*]``), ``ignoreChanges``, ``protect``, ``retainOnDelete``, ``deletedWith``,
   ``parent``, ``custom``.
+* **Secret outputs.** The engine marks a resource's ``additionalSecretOutputs`` secret in what it returns;
+  ``MockMonitor`` does not, so under plain mocks a ``GeneratedSecret.value`` flows into other inputs as a *plain*
+  value. :class:`RecordingMonitor` wraps those outputs as secrets (``engine_secrets=True``, the default), so the
+  secretness of downstream inputs is what a real run would have.
 * **Outputs.** The state ``Mocks.new_resource`` returned (decoded the same way) is :attr:`Res.outputs`;
   ``pulumi.export`` values of the run are :attr:`Graph.exports`.
 
@@ -558,14 +562,16 @@ class Graph:
                     todo.append(r.urn)
         return sorted(out, key=lambda r: r.urn)
 
-    def leaks(self, secrets: Iterable[str], keys: Sequence[str] | None = None) -> list[Leak]:
-        """Every place a ``secrets`` value appears in a *non-secret* input string (``keys``: only those top-level
-        inputs, e.g. :data:`SCRIPT_KEYS`; default all). Secret-wrapped inputs are allowed to carry them."""
+    def leaks(self, secrets: Iterable[str], keys: Sequence[str] | None = None,
+              even_if_secret: bool = False) -> list[Leak]:
+        """Every place a ``secrets`` value appears in an input string (``keys``: only those top-level inputs, e.g.
+        :data:`SCRIPT_KEYS`; default all). Secret-wrapped inputs may carry them unless ``even_if_secret`` (use it
+        for command strings: pulumi-command prints a failed command in clear, secret or not)."""
         values = [s for s in secrets if s]
         out: list[Leak] = []
         for r in self:
             for path, leaf, secret in walk(r.inputs):
-                if secret or not isinstance(leaf, str):
+                if (secret and not even_if_secret) or not isinstance(leaf, str):
                     continue
                 if keys is not None and path.split(".", 1)[0] not in keys:
                     continue
@@ -586,16 +592,48 @@ class Graph:
 # Recording
 
 
-class RecordingMonitor(pmocks.MockMonitor):
-    """A MockMonitor that keeps every RegisterResourceRequest (decoded) next to what the mocks returned."""
+class _EngineSecrets(pmocks.Mocks):
+    """Wraps mocks so a resource's ``additionalSecretOutputs`` come back secret, as the engine does (the plain
+    MockMonitor ignores that option: a mocked generated password would flow on as a plain value)."""
 
-    def __init__(self, mocks: pmocks.Mocks) -> None:
-        super().__init__(mocks)
+    def __init__(self, inner: pmocks.Mocks) -> None:
+        self.inner = inner
+        self.current = threading.local()
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        id_, state = self.inner.new_resource(args)
+        names: Sequence[str] = getattr(self.current, "secret_outputs", ())
+        state = {k: (rpc.wrap_rpc_secret(rpc.unwrap_rpc_secret(v)) if k in names else v) for k, v in state.items()}
+        return id_, state
+
+    def call(self, args: pmocks.MockCallArgs) -> Any:
+        return self.inner.call(args)
+
+    def register_transform(self, transform: Any) -> None:
+        self.inner.register_transform(transform)
+
+    def register_invoke_transform(self, transform: Any) -> None:
+        self.inner.register_invoke_transform(transform)
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    """A MockMonitor that keeps every RegisterResourceRequest (decoded) next to what the mocks returned, and
+    marks ``additionalSecretOutputs`` secret like the engine (``engine_secrets=False``: like MockMonitor)."""
+
+    def __init__(self, mocks: pmocks.Mocks, engine_secrets: bool = True) -> None:
+        self._secrets = _EngineSecrets(mocks) if engine_secrets else None
+        super().__init__(self._secrets or mocks)
         self.lock = threading.Lock()
         self.requests: dict[str, tuple[Any, dict[str, Any]]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        if self._secrets is not None:
+            self._secrets.current.secret_outputs = tuple(request.additionalSecretOutputs)
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            if self._secrets is not None:
+                self._secrets.current.secret_outputs = ()
         if request.type != STACK_TYPE:
             outputs = decode_wire(response.object) if response.object is not None else {}
             with self.lock:
@@ -611,8 +649,9 @@ class Recorder:
 
     def __init__(self, mocks: pmocks.Mocks | None = None, *, preview: bool = False,
                  config: Mapping[str, Any] | None = None, spy: Sequence[type] = DEFAULT_SPY,
-                 project: str = "project", stack: str = "stack") -> None:
+                 engine_secrets: bool = True, project: str = "project", stack: str = "stack") -> None:
         self.mocks = mocks or KKMocks()
+        self.engine_secrets = engine_secrets
         self.preview = preview
         self.config = dict(config or {})
         self.spy = tuple(spy)
@@ -621,7 +660,7 @@ class Recorder:
         self.graph = Graph([], "")
 
     def run(self, program: Callable[[], Any]) -> Graph:
-        monitor = RecordingMonitor(self.mocks)
+        monitor = RecordingMonitor(self.mocks, self.engine_secrets)
         created: list[tuple[pulumi.Resource, pulumi.ResourceOptions | None]] = []
         ctor_args: dict[int, dict[str, Any]] = {}
         lock = threading.Lock()
@@ -658,7 +697,7 @@ class Recorder:
             for k, v in self.config.items():
                 pulumi.runtime.set_config(k, v)
             psettings.ROOT.set(None)
-            pmocks.set_mocks(self.mocks, project=self.project, stack=self.stack, preview=self.preview,
+            pmocks.set_mocks(monitor.mocks, project=self.project, stack=self.stack, preview=self.preview,
                              monitor=monitor)
             psettings.SETTINGS.rpc_manager.clear()
             psettings.SETTINGS.outputs.clear()
@@ -728,9 +767,10 @@ class Recorder:
 
 
 def run(program: Callable[[], Any], *, mocks: pmocks.Mocks | None = None, preview: bool = False,
-        config: Mapping[str, Any] | None = None, spy: Sequence[type] = DEFAULT_SPY) -> Graph:
+        config: Mapping[str, Any] | None = None, spy: Sequence[type] = DEFAULT_SPY,
+        engine_secrets: bool = True) -> Graph:
     """Run ``program`` under mocks and return what it registered (re-raises the program's errors)."""
-    return Recorder(mocks, preview=preview, config=config, spy=spy).run(program)
+    return Recorder(mocks, preview=preview, config=config, spy=spy, engine_secrets=engine_secrets).run(program)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class GcsBucketProvider(StorageProvider):
         elif p.get("endpoint"):
             from google.auth.credentials import AnonymousCredentials
 
-            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+            credentials = AnonymousCredentials()
         options = {"api_endpoint": p["endpoint"]} if p.get("endpoint") else None
         return storage.Client(project=p.get("project"), credentials=credentials, client_options=options)
 

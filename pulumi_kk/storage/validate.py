@@ -280,13 +280,13 @@ def validate_azure_account_name(name: str, prop: str = "account_name") -> list[F
 def parse_connection_string(conn: str) -> dict[str, str]:
     """Split an Azure Storage connection string into its ``Key=Value`` parts (keys as written)."""
     parts: dict[str, str] = {}
-    for item in conn.split(";"):
+    for index, item in enumerate(conn.split(";"), start=1):
         item = item.strip()
         if not item:
             continue
         key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"segment {key!r} has no '='")
+        if not sep:  # the segment itself is not echoed: it may be secret material
+            raise ValueError(f"segment {index} has no '='")
         parts[key.strip()] = value.strip()
     return parts
 

@@ -64,7 +64,7 @@ def stub(dynamic_host: tuple[str, Any]) -> Iterator[Any]:
     address, _ = dynamic_host
     channel = grpc.insecure_channel(address)
     grpc.channel_ready_future(channel).result(timeout=30)
-    client = provider_pb2_grpc.ResourceProviderStub(channel)  # type: ignore[no-untyped-call]
+    client = provider_pb2_grpc.ResourceProviderStub(channel)
     # Stack config reaches providers through Configure (namespaced keys, as the engine sends them).
     client.Configure(proto.ConfigureRequest(args=_struct({"aws:region": "eu-west-2"}), acceptSecrets=False))
     yield client

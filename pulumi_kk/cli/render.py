@@ -11,8 +11,8 @@ from ..artifacts import ARCHES, ARTIFACTS, check_arch
 from ..inventory import IMAGE_REGISTRY, NFS, Host
 from ..plan import HostPlan, plan_host
 from ..render.registry import summary as registry_summary
-from ..settings import redacted
-from ..settings.model import Settings
+from ..settings import redacted, to_dict
+from ..settings.model import SECRET_KEYS, Settings
 from ..sources import Sources
 from ..topology import check_topology
 
@@ -36,10 +36,50 @@ def _connector(host: Host) -> dict[str, Any]:
             "private_key": "[secret]" if host.private_key else None, "host_key": host.host_key}
 
 
+def _secret_values(src: Sources) -> list[str]:
+    """Every secret the sources hold (settings under SECRET_KEYS, host passwords and keys), longest first."""
+    found: set[str] = set()
+
+    def leaves(v: Any) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                leaves(x)
+        elif isinstance(v, list):
+            for x in v:
+                leaves(x)
+        elif v not in (None, "") and not isinstance(v, bool):
+            found.add(str(v))
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k in SECRET_KEYS:
+                    leaves(x)
+                else:
+                    walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(to_dict(src.settings))
+    for h in src.inventory.hosts.values():
+        leaves([h.password, h.private_key, h.private_key_password])
+    # Very short values would blank out unrelated text; those are left alone.
+    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+
+
 def render_registry(src: Sources, out: Path, delete_data: bool = False) -> dict[str, Any]:
     """Write ``out/plan.json`` and, per host, ``steps/NN-name.sh`` (+ ``.delete.sh``) and ``files/<path>``."""
     out.mkdir(parents=True, exist_ok=True)
     inv, settings = src.inventory, src.settings
+    secrets = _secret_values(src)
+
+    def write(path: Path, text: str) -> None:
+        """Write a rendered file; a secret that reached the text anyway is replaced by ``[secret]``."""
+        for value in secrets:
+            text = text.replace(value, "[secret]")
+        path.write_text(text)
+
     nfs_host, warnings = check_topology(inv, settings)
     node_ips = [str(h.node_ip) for h in inv.group(IMAGE_REGISTRY)]
     plans: list[tuple[HostPlan, str]] = []
@@ -63,13 +103,13 @@ def render_registry(src: Sources, out: Path, delete_data: bool = False) -> dict[
         for i, step in enumerate(plan.steps, 1):
             base = hdir / "steps" / f"{i:02d}-{step.name}"
             base.parent.mkdir(parents=True, exist_ok=True)
-            base.with_suffix(".sh").write_text(step.script)
+            write(base.with_suffix(".sh"), step.script)
             if step.delete:
-                Path(f"{base}.delete.sh").write_text(step.delete)
+                write(Path(f"{base}.delete.sh"), step.delete)
             for path, text in step.files.items():
                 f = hdir / "files" / path.lstrip("/")
                 f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_text(text)
+                write(f, text)
             for up in step.uploads:
                 artifacts[up.name] = up.as_dict()
         doc["hosts"][plan.host] = {
@@ -80,5 +120,5 @@ def render_registry(src: Sources, out: Path, delete_data: bool = False) -> dict[
             "steps": [s.summary() for s in plan.steps],
         }
     doc["nfs"] = list(inv.groups.get(NFS, ()))
-    (out / "plan.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    write(out / "plan.json", json.dumps(doc, indent=2, sort_keys=False) + "\n")
     return doc

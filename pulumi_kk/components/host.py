@@ -162,22 +162,12 @@ class Node:
         return {k: v for k, v in done.items() if not external or k not in external}
 
 
-def plan_by_arch(host: Host, facts: pulumi.Output[Facts],
-                 make: Callable[[str], list[Step]]) -> tuple[list[Step], pulumi.Output[list[Step]]]:
+def arch_plans(host: Host, make: Callable[[str], list[Step]]) -> tuple[list[Step], Callable[[Facts], list[Step]]]:
     """Plan ``make(arch)`` for every arch the host may have (its declared ``arch``, else amd64 and arm64).
 
-    Returns the layout (fixes the resource graph now, so a preview shows every resource) and the plan for the
-    host's real arch (an Output of its facts). Input errors for the declared arch, or for every arch, are raised
-    now; an error for an arch the host turns out to have is raised at that point. To raise them before any
-    remote command, call :func:`arch_plans` before creating the facts command.
-    """
-    layout, pick = arch_plans(host, make)
-    return layout, facts.apply(pick)
-
-
-def arch_plans(host: Host, make: Callable[[str], list[Step]]) -> tuple[list[Step], Callable[[Facts], list[Step]]]:
-    """:func:`plan_by_arch` without facts: (layout, pick) where ``pick(facts)`` is the plan for the real arch.
-    Pure; raises input errors now."""
+    Returns the layout (fixes the resource graph now, so a preview shows every resource) and ``pick(facts)``, the
+    plan for the host's real arch. Input errors for the declared arch, or for every arch, are raised now; an error
+    for an arch the host turns out to have is raised when its facts arrive. Pure."""
     arches = [check_arch(host.arch, host.name)] if host.arch else list(ARCHES)
     plans: dict[str, list[Step]] = {}
     errors: dict[str, KKError] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import pulumi
 from ..errors import KKError
 from ..generated import GeneratedSecret, RegistryTLS
 from ..inventory import IMAGE_REGISTRY, Host, Inventory
+from ..plan import Step, plan_host
 from ..precheck import WARNING, check_host, failed, parse_probe, probe_script, table
 from ..render.registry import RegistrySecrets, endpoint, tls_sans
 from ..settings.model import Settings
 from ..topology import check_topology
 from .docker import Docker
+from .host import arch_plans
 from .keepalived import Keepalived
 from .registry import Registry
 
@@ -28,6 +31,19 @@ def _read(path: str, key: str) -> str:
     except OSError:
         raise KKError(f"cannot read {path!r}.", key=key, fix="give a readable PEM file, or leave it empty to have "
                       "pulumi-kk generate the TLS material.") from None
+
+
+def _plan_all(hosts: list[Host], settings: Settings, nfs_host: str | None, delete_data: bool) -> None:
+    """Plan every host before any resource exists, so bad input never reaches a host. Addresses that are
+    Outputs (known only at deploy time) are replaced by placeholders: only the structure is checked here."""
+    ips = [str(h.node_ip) if isinstance(h.node_ip, str) else f"0.0.0.{i + 1}" for i, h in enumerate(hosts)]
+    for i, h in enumerate(hosts):
+        stand_in = replace(h, address=ips[i], internal_ipv4=None, internal_ipv6=None)
+
+        def make(arch: str, stand_in: Host = stand_in) -> list[Step]:
+            return list(plan_host(settings, stand_in, arch, ips, nfs_host, delete_data).steps)
+
+        arch_plans(h, make)
 
 
 def _verdict(settings: Settings, inventory: Inventory, host: Host) -> Callable[[str], str]:
@@ -64,13 +80,14 @@ class ImageRegistry(pulumi.ComponentResource):
     def __init__(self, name: str, inventory: Inventory, settings: Settings, *, delete_data: bool = False,
                  storage: pulumi.Input[dict[str, Any]] | None = None, precheck: bool = True,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
         hosts = inventory.group(IMAGE_REGISTRY)
         if not hosts:
             raise KKError("the image_registry group is empty.", source=inventory.source,
                           key="spec.groups.image_registry.hosts", fix="list the registry hosts there.")
         reg = settings.image_registry
         nfs_host, warnings = check_topology(inventory, settings)
+        _plan_all(hosts, settings, nfs_host, delete_data)
+        super().__init__(TYPE, name, None, opts)
         for w in warnings:
             pulumi.log.warn(w)
         child = pulumi.ResourceOptions(parent=self)

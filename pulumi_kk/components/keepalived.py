@@ -11,7 +11,7 @@ from ..facts import Facts
 from ..inventory import Host
 from ..render.keepalived import VrrpNode, keepalived_steps, vrrp_node
 from ..settings.model import Settings
-from .host import Node, plan_by_arch
+from .host import Node, arch_plans
 
 TYPE = "pulumi-kk:index:Keepalived"
 
@@ -36,7 +36,7 @@ class Keepalived(pulumi.ComponentResource):
             me = vrrp_node(settings, host.name, str(ip), f)
             return make(f.arch, me, [str(x) for x in ips if str(x) != str(ip)], url, pw)
 
-        layout, _ = plan_by_arch(host, facts, make)
+        layout, _ = arch_plans(host, make)
         steps = pulumi.Output.all(facts, host.node_ip, node_ips, health, auth_pass).apply(real)
         self.resources = node.steps(steps, layout, external=local)
         self.register_outputs({})

@@ -11,7 +11,7 @@ from ..facts import Facts
 from ..inventory import Host
 from ..render.registry import RegistrySecrets, registry_steps
 from ..settings.model import Settings
-from .host import Node, plan_by_arch
+from .host import Node, arch_plans
 
 TYPE = "pulumi-kk:index:Registry"
 
@@ -33,7 +33,7 @@ class Registry(pulumi.ComponentResource):
                  sec: RegistrySecrets = placeholder) -> list[Any]:
             return registry_steps(settings, arch, ip, ips, sec, nfs_host, delete_data)
 
-        layout, _ = plan_by_arch(host, facts, make)
+        layout, _ = arch_plans(host, make)
         steps = pulumi.Output.all(facts, host.node_ip, node_ips, secrets).apply(
             lambda a: make(a[0].arch, str(a[1]), [str(x) for x in a[2]], a[3]))
         self.resources = node.steps(steps, layout, external=docker, wait_for=wait_for)

@@ -179,3 +179,20 @@ def test_azure_connection_string_stays_secret(stub: Any, azurite: Any) -> None:
     stub.Delete(proto.DeleteRequest(id=created.id, urn=AZ_URN, properties=created.properties))
     gone = stub.Read(proto.ReadRequest(id=created.id, urn=AZ_URN, properties=created.properties))
     assert gone.id == ""
+
+
+def test_gcs_lifecycle(stub: Any, fake_gcs: Any) -> None:
+    from pulumi_kk.storage.gcs import GcsBucketProvider
+
+    urn = "urn:pulumi:test::kk::pulumi-python:dynamic/storage:GcsBucket::g"
+    name = f"kk-host-{uuid.uuid4().hex[:10]}"
+    news = {"__provider": serialize_provider(GcsBucketProvider()), "bucket": name, "project": "kk-test-project",
+            "endpoint": fake_gcs.endpoint, "versioning": True}
+    checked = stub.Check(proto.CheckRequest(urn=urn, olds=_struct({}), news=_struct(news)))
+    assert list(checked.failures) == []
+    created = stub.Create(proto.CreateRequest(urn=urn, properties=checked.inputs))
+    assert created.id == name and _dict(created.properties)["url"] == f"gs://{name}"
+    read = stub.Read(proto.ReadRequest(id=name, urn=urn, properties=created.properties))
+    assert _dict(read.properties)["versioning"] is True
+    stub.Delete(proto.DeleteRequest(id=name, urn=urn, properties=created.properties))
+    assert stub.Read(proto.ReadRequest(id=name, urn=urn, properties=created.properties)).id == ""

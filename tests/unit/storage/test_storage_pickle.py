@@ -74,3 +74,14 @@ def test_a_stored_client_would_be_caught() -> None:
                                aws_secret_access_key="y")
     with pytest.raises(Exception, match="pickle"):
         serialize_provider(prov)
+
+
+def test_importing_providers_has_no_side_effects() -> None:
+    """No SDK import, no resource registration, no Pulumi settings touched at import time."""
+    code = ("import sys, pulumi_kk.storage as s, pulumi_kk.storage.s3, pulumi_kk.storage.gcs, pulumi_kk.storage.azure\n"
+            "from pulumi.runtime import settings\n"
+            "sdks = [m for m in ('boto3', 'google.cloud.storage', 'azure.storage.blob') if m in sys.modules]\n"
+            "print(sdks, settings.get_root_resource(), s.S3Bucket.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "None", "pulumi_kk.storage.s3"]

@@ -92,7 +92,8 @@ def _as_mapping(value: Any, source: str, key: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise KKError(f"must be a mapping, got {type(value).__name__}.", source=source, key=key)
+        raise KKError(f"must be a mapping, got {type(value).__name__}.", source=source, key=key,
+                      fix="write it as `name: value` lines indented under the key.")
     return value
 
 
@@ -173,7 +174,8 @@ def _resolve_groups(raw: dict[str, Any], hosts: dict[str, Host], source: str) ->
         for k in ("hosts", "groups"):
             v = gspec.get(k)
             if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
-                raise KKError("must be a list of names.", source=source, key=f"spec.groups.{gname}.{k}")
+                raise KKError("must be a list of names.", source=source, key=f"spec.groups.{gname}.{k}",
+                              fix="write one `- name` line per entry (quote names that look like numbers).")
         specs[gname] = gspec
 
     resolved: dict[str, tuple[str, ...]] = {}
@@ -212,6 +214,10 @@ def _resolve_groups(raw: dict[str, Any], hosts: dict[str, Host], source: str) ->
 
 def parse_inventory(doc: Any, source: str = "<string>") -> Inventory:
     """Parse an already-loaded Inventory document."""
+    if doc is None:
+        raise KKError("the file is empty.", source=source,
+                      fix=f"write an Inventory (`apiVersion: {API_VERSION}`, `kind: Inventory`, spec.hosts and "
+                          "spec.groups).")
     doc = _as_mapping(doc, source, "(document)")
     if doc.get("apiVersion") != API_VERSION:
         raise KKError(f"apiVersion is {doc.get('apiVersion')!r}, expected {API_VERSION!r}.", source=source,

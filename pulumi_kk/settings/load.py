@@ -128,7 +128,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         return _coerce(value, args[0], key, source)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            raise KKError(f"must be a mapping, got {value!r}.", source=source, key=key)
+            raise KKError(f"must be a mapping, got {value!r}.", source=source, key=key,
+                          fix=f"set the keys under it, e.g. {key}.<name>=value.")
         return _build(tp, value, key, source)  # type: ignore[arg-type]
     if origin is list:
         (item_t,) = get_args(tp)
@@ -139,7 +140,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         return [_coerce(v, item_t, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise KKError(f"must be a mapping, got {value!r}.", source=source, key=key)
+            raise KKError(f"must be a mapping, got {value!r}.", source=source, key=key,
+                          fix=f"set the keys under it, e.g. {key}.<name>=value.")
         kv_t = get_args(tp)
         val_t = kv_t[1] if len(kv_t) == 2 else Any
         # Typed values (daemon.json log-opts are strings, artifact tables map arch → text); the rest as given.
@@ -151,22 +153,25 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
             return value.lower() in ("true", "yes")
-        raise KKError(f"must be true or false, got {value!r}.", source=source, key=key)
+        raise KKError(f"must be true or false, got {value!r}.", source=source, key=key, fix="write true or false.")
     if tp is int:
         if isinstance(value, bool):
-            raise KKError(f"must be a whole number, got {value!r}.", source=source, key=key)
+            raise KKError(f"must be a whole number, got {value!r}.", source=source, key=key, fix="write a number like 8.")
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise KKError(f"must be a whole number, got {value!r}.", source=source, key=key) from None
+            raise KKError(f"must be a whole number, got {value!r}.", source=source, key=key,
+                          fix="write a number like 8.") from None
     if tp is float:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise KKError(f"must be a number, got {value!r}.", source=source, key=key) from None
+            raise KKError(f"must be a number, got {value!r}.", source=source, key=key,
+                          fix="write a number like 1.5.") from None
     if tp is str:
         if isinstance(value, (dict, list)):
-            raise KKError(f"must be a single value, got {value!r}.", source=source, key=key)
+            raise KKError(f"must be a single value, got {value!r}.", source=source, key=key,
+                          fix="give one value; only list settings take [a,b].")
         if isinstance(value, bool):
             return "true" if value else "false"
         return "" if value is None else str(value)

@@ -41,7 +41,8 @@ def load_yaml_text(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise KKError(f"YAML error at {where}: {exc.problem or exc}",
+        problem = str(exc.problem or exc).rstrip(".")
+        raise KKError(f"YAML error at {where}: {problem}.",
                       source=source, fix="correct the YAML syntax at that line.") from None
     except yaml.YAMLError as exc:
         raise KKError(f"YAML error: {exc}", source=source, fix="correct the YAML syntax.") from None

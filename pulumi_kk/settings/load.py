@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from ..artifacts import ARCHES, ARTIFACTS
+from ..artifacts import ARCHES, ARTIFACTS, MACHINE_ARCH
 from ..errors import KKError, did_you_mean, suggestion
 from .model import REGISTRY_TYPES, SECRET_KEYS, TYPE_ALIASES, Settings
 
@@ -288,7 +288,9 @@ def validate(s: Settings, layers: Sequence[Layer] = ()) -> None:
                               fix=f"write artifact.{name}.{art}.amd64=...")
             for arch in per_arch:
                 if arch not in ARCHES:
-                    raise KKError(f"unknown arch{suggestion(str(arch), ARCHES)}.", source=src(f"artifact.{name}.{art}.{arch}"),
+                    hint = (f" ({arch!r} is called {MACHINE_ARCH[arch]!r} here)" if arch in MACHINE_ARCH
+                            else suggestion(str(arch), ARCHES))
+                    raise KKError(f"unknown arch{hint}.", source=src(f"artifact.{name}.{art}.{arch}"),
                                   key=f"artifact.{name}.{art}.{arch}", fix="use amd64 or arm64.")
 
 

@@ -80,7 +80,11 @@ def parse_set(values: Iterable[str], source: str = "--set") -> dict[str, Any]:
             value: Any
             if raw.startswith("[") and raw.endswith("]"):
                 inner = raw[1:-1].strip()
-                value = [scalar(x) for x in _split_top(inner, source)] if inner else []
+                items = _split_top(inner, source) if inner else []
+                if any(not x.strip() for x in items):
+                    raise KKError(f"empty list item in {item!r}.", source=source,
+                                  fix="separate list items with single commas: key=[a,b].")
+                value = [scalar(x) for x in items]
             else:
                 value = scalar(raw)
             result = deep_merge(result, nest(key, value))

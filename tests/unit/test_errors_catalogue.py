@@ -191,6 +191,9 @@ CASES = [
     Case("set-empty-item", sets("harbor_version=v2.10.1,,docker_version=24.0.7"),
          ("--set: empty item in 'harbor_version=v2.10.1,,docker_version=24.0.7'.",
           "Fix: separate key=value pairs with single commas.")),
+    Case("set-empty-list-item", sets("docker.insecure_registries=[reg.local,,10.0.0.5]"),
+         ("--set: empty list item in 'docker.insecure_registries=[reg.local,,10.0.0.5]'.",
+          "Fix: separate list items with single commas: key=[a,b].")),
     # --- settings ----------------------------------------------------------------------------------------------
     Case("unknown-setting-top-level", sets("harbor_versoin=v2.10.1"),
          ("--set: harbor_versoin: unknown setting (did you mean 'harbor_version'?).",

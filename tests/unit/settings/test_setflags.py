@@ -55,6 +55,7 @@ def test_dotted_keys_nest() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("a=[x,y]", ["x", "y"]),
     ("a=[]", []),
+    ("a=[ ]", []),
     ("a=[ x , y ]", ["x", "y"]),
     ("a=[1,2]", [1, 2]),
     ("a=[true,no]", [True, "no"]),
@@ -232,6 +233,8 @@ def test_empty_set_list() -> None:
     ("a=b]", "unbalanced ']'"),
     ("a=1,,b=2", "empty item"),
     ("a=1,", "empty item"),
+    ("a=[x,,y]", "empty list item in 'a=[x,,y]'"),
+    ("a=[x,]", "empty list item"),
 ])
 def test_malformed(text: str, message: str) -> None:
     with pytest.raises(KKError) as e:

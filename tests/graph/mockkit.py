@@ -630,7 +630,7 @@ class RecordingMonitor(pmocks.MockMonitor):
         if self._secrets is not None:
             self._secrets.current.secret_outputs = tuple(request.additionalSecretOutputs)
         try:
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         finally:
             if self._secrets is not None:
                 self._secrets.current.secret_outputs = ()
@@ -685,10 +685,10 @@ class Recorder:
                 return orig(self_, resource_name, *a, **kw)
 
             originals.append((cls, orig, "_internal_init" in cls.__dict__))
-            cls._internal_init = wrapper  # type: ignore[attr-defined]
+            setattr(cls, "_internal_init", wrapper)  # noqa: B010
 
         saved_config = dict(pulumi_config.CONFIG.get())
-        pulumi.Resource.__init__ = spy_resource  # type: ignore[method-assign]
+        pulumi.Resource.__init__ = spy_resource  # type: ignore[method-assign,assignment]
         for cls in self.spy:
             spy_class(cls)
         error: BaseException | None = None
@@ -706,7 +706,7 @@ class Recorder:
                 _sync_await(run_pulumi_func(program))
             except BaseException as exc:  # re-raised below, once the graph is built
                 error = exc
-            stack_urn = _sync_await(root.urn.future()) if root is not None else ""
+            stack_urn = str(_sync_await(root.urn.future())) if root is not None else ""
             exports = (_resolve_output_tree(dict(getattr(root, "outputs", {}) or {}))
                        if error is None and root is not None else {})
             self.graph = self._build(monitor, created, ctor_args, stack_urn, exports)
@@ -714,7 +714,7 @@ class Recorder:
             pulumi.Resource.__init__ = res_init  # type: ignore[method-assign]
             for cls, orig, own in reversed(originals):
                 if own:
-                    cls._internal_init = orig  # type: ignore[attr-defined]
+                    setattr(cls, "_internal_init", orig)  # noqa: B010
                 else:
                     delattr(cls, "_internal_init")
             pulumi_config.set_all_config(saved_config)
@@ -741,7 +741,7 @@ class Recorder:
                 continue
             deps: list[Any] = []
             if opts is not None and opts.depends_on is not None:
-                raw = opts.depends_on
+                raw: Any = opts.depends_on
                 if isinstance(raw, pulumi.Output):
                     raw = _sync_await(raw.future())
                 deps = list(raw) if isinstance(raw, (list, tuple)) else [raw]

@@ -132,8 +132,9 @@ class S3BucketProvider(StorageProvider):
             client.head_bucket(Bucket=name)
         except ClientError as err:
             if _code(err) in ("403", "AccessDenied", "Forbidden"):
-                raise RuntimeError(f"S3 bucket {name!r} already exists and belongs to another account; "
-                                   "bucket names are global, choose another name") from err
+                raise RuntimeError(f"S3 bucket {name!r} exists but these credentials cannot access it (another "
+                                   "account owns it, or s3:ListBucket is denied); bucket names are global, "
+                                   "choose another name or fix the credentials") from err
             if _code(err) not in _MISSING_BUCKET:
                 raise
         else:

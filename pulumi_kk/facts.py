@@ -101,6 +101,10 @@ def parse_facts(text: str, host: str = "") -> Facts:
         line = line.strip()
         if line.startswith("iface="):
             parts = dict(p.split("=", 1) for p in line.split() if "=" in p)
+            try:
+                ipaddress.ip_interface(parts.get("cidr", ""))
+            except ValueError:
+                continue  # a line `ip` printed oddly: not an address we can use
             ifaces.append(Interface(parts["iface"], parts["cidr"]))
         elif "=" in line:
             k, v = line.split("=", 1)

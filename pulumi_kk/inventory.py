@@ -153,7 +153,7 @@ def _parse_host(name: str, spec: Any, source: str) -> Host:
         user=str(conn.get("user") or "root"),
         password=None if conn.get("password") is None else str(conn.get("password")),
         private_key=pkey,
-        private_key_password=conn.get("private_key_password"),
+        private_key_password=None if conn.get("private_key_password") is None else str(conn["private_key_password"]),
         host_key=conn.get("host_key"),
         connector=ctype,
         internal_ipv4=hostvars.get("internal_ipv4"),

@@ -56,5 +56,8 @@ def load_yaml_file(path: str | Path) -> Any:
     except FileNotFoundError:
         raise KKError("file not found.", source=str(path), fix="check the path you passed.") from None
     except OSError as exc:
-        raise KKError(f"cannot read: {exc.strerror}.", source=str(path)) from None
+        raise KKError(f"cannot read: {exc.strerror}.", source=str(path),
+                      fix="check the path and its permissions.") from None
+    except UnicodeDecodeError:
+        raise KKError("is not UTF-8 text.", source=str(path), fix="pass the YAML file itself, saved as UTF-8.") from None
     return load_yaml_text(text, str(path))

@@ -99,6 +99,16 @@ def missing_inventory(tmp: Path) -> object:
     return load_sources(tmp / "inventroy.yaml")
 
 
+def binary_inventory(tmp: Path) -> object:
+    inv_path(tmp).write_bytes(b"\x1f\x8b\x08\x00\xff\xfe binary")
+    return load_sources(inv_path(tmp))
+
+
+def directory_inventory(tmp: Path) -> object:
+    inv_path(tmp).mkdir()
+    return load_sources(inv_path(tmp))
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -161,6 +171,10 @@ CASES = [
          ("{inv}: the file is empty.", "Fix: write an Inventory (`apiVersion: kubekey.kubesphere.io/v1`")),
     Case("inventory-not-found", missing_inventory,
          ("{tmp}/inventroy.yaml: file not found.", "Fix: check the path you passed.")),
+    Case("inventory-not-text", binary_inventory,
+         ("{inv}: is not UTF-8 text.", "Fix: pass the YAML file itself, saved as UTF-8.")),
+    Case("inventory-is-a-directory", directory_inventory,
+         ("{inv}: cannot read: Is a directory.", "Fix: check the path and its permissions.")),
     Case("unreadable-private-key", unreadable_key,
          ("{inv}: spec.hosts.node1.connector.private_key: private key file 'keys/id_missing' cannot be read.",
           "Fix: give a readable key path, or the key text itself.")),

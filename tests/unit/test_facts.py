@@ -68,6 +68,12 @@ def test_garbage_numbers_read_as_zero_and_noise_is_ignored() -> None:
     assert (f.os_id, f.os_version, f.os_family) == ("unknown", "unknown", "unknown")
 
 
+def test_odd_interface_lines_are_skipped() -> None:
+    f = parse_facts("machine=x86_64\niface=eth0\niface=eth1 cidr=\niface=eth2 cidr=garbage\n"
+                    "iface=eth3 cidr=10.0.0.3/24\n")
+    assert f.interfaces == (Interface("eth3", "10.0.0.3/24"),)
+
+
 def test_value_with_equals_sign() -> None:
     assert parse_facts("machine=arm64\nhostname=a=b\n").hostname == "a=b"
 

@@ -216,6 +216,13 @@ def test_key_path_with_tilde(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert inv.hosts["n"].private_key == "KEY-TEXT"
 
 
+def test_numeric_secrets_become_text() -> None:
+    inv = load_inventory_text(HEAD + "  hosts:\n    n: {connector: {host: h, password: 1234, private_key_password: 5678,"
+                              " user: 1000}}\n")
+    h = inv.hosts["n"]
+    assert (h.password, h.private_key_password, h.user) == ("1234", "5678", "1000")
+
+
 def test_bool_port_is_rejected() -> None:
     with pytest.raises(KKError, match="port True is not a TCP port"):
         load_inventory_text(HEAD + "  hosts:\n    n: {connector: {host: h, port: true}}\n")

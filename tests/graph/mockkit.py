@@ -63,6 +63,7 @@ other components. Mocks run in executor threads, concurrently for independent re
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import inspect
 import re
@@ -242,10 +243,10 @@ def _resolve_output_tree(value: Any) -> Any:
         return Asset("file", _file_digest(str(value.path)), str(value.path))
     if isinstance(value, pulumi.StringAsset):
         return Asset("string", hashlib.sha256(str(value.text).encode()).hexdigest())
+    if isinstance(value, enum.Enum):
+        return value.value
     if hasattr(value, "__dict__") and not isinstance(value, (str, int, float, bool)) and value is not None:
-        # input_type args classes (ConnectionArgs…) and enums
-        if hasattr(value, "value") and not callable(value.value):
-            return value.value
+        # input_type args classes (remote.ConnectionArgs…)
         return {k.lstrip("_"): _resolve_output_tree(v) for k, v in vars(value).items()}
     return value
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import mockkit
 import pulumi
 import pytest
 from pulumi_command import remote
 
-CONN: dict[str, Any] = {"host": "10.0.0.9", "user": "root"}
+CONN = remote.ConnectionArgs(host="10.0.0.9", user="root")
 
 
-def conn(password: str = "pw-mockkit-1") -> dict[str, Any]:
-    return {**CONN, "password": pulumi.Output.secret(password)}
+def conn(password: str = "pw-mockkit-1") -> remote.ConnectionArgs:
+    return remote.ConnectionArgs(host="10.0.0.9", user="root", password=pulumi.Output.secret(password))
 
 
 class Box(pulumi.ComponentResource):

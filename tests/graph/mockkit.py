@@ -1,12 +1,17 @@
 """Record the resource graph a Pulumi program registers, under mocks, and diff two runs.
 
-Usage::
+Usage (``import mockkit`` works in any test under ``tests/graph``: its conftest puts this directory on
+``sys.path``)::
 
-    graph = mockkit.run(lambda: Docker("d", host, settings))
-    graph["d-docker-install"].get("create")          # resolved input (secret markers stripped)
-    graph["d-docker-install"].is_secret("connection")
-    graph.deps("d-docker-install")                   # names it depends on (explicit + implicit)
-    mockkit.diff(before, after)                      # {name: Change(op="update"|"replace"|...)}
+    bd = mockkit.fake_binary_dir(tmp_path)           # tiny artifacts in the KubeKey binary_dir layout
+    graph = mockkit.run(lambda: Docker("n1-docker", host, settings), config={"pulumi-kk:set": "..."})
+    graph["n1-docker-install"].get("create")         # resolved input (secret markers stripped)
+    graph["n1-docker-install"].is_secret("connection.password")
+    graph["n1-docker-install"].arg_is_secret("connection.password")   # as the component passed it
+    graph.deps("n1-docker-install", "explicit")      # names: "all" (what orders it), "explicit", "property"
+    graph.reaches("n1-compose-install", "n1-facts")  # transitive
+    graph.leaks([password], keys=mockkit.SCRIPT_KEYS, even_if_secret=True)   # [] when no command carries it
+    mockkit.summary(mockkit.diff(before, after))     # {name: "create"|"delete"|"update"|"replace"}
 
 ``run`` runs the program itself (like ``@pulumi.runtime.test`` does, but it returns a :class:`Graph` instead of
 asking the test to return an Output), waits for every registration, and re-raises whatever the program or an
@@ -51,13 +56,24 @@ and read the request itself:
   ``pulumi.export`` values of the run are :attr:`Graph.exports`.
 
 :class:`KKMocks` answers like the real providers would, enough for the components to resolve: a Command whose
-``create`` runs ``uname -m`` (the facts script) gets the ``key=value`` facts lines of ``pulumi_kk.facts`` on
-stdout, per host address (:func:`facts_stdout`); other Commands get empty stdout; pulumi_kk's dynamic resources
+``create`` runs ``uname -m`` (the facts script, or the precheck probe that embeds it) gets the ``key=value`` facts
+lines of ``pulumi_kk.facts`` on stdout, per host address (:func:`facts_stdout`: x86_64 Debian 12, 4 CPUs, 16 GB,
+200 GB free, ``eth0`` = ``{address}/24``), plus for a probe the lines of a healthy host (:func:`probe_stdout`);
+other Commands get empty stdout; pulumi_kk's dynamic resources
 (``GeneratedSecret``, ``RegistryTLS``) get fake values. Subclass it or pass ``stdout=``/``outputs=`` hooks for
 other components. Mocks run in executor threads, concurrently for independent resources; recording is locked.
 
 ``set_mocks`` is global state: every ``run`` installs its own mocks, a fresh root stack and the given config
 (``pulumi.runtime.set_config``), and restores the previous config afterwards.
+
+:func:`diff` compares top-level inputs (value and secretness; assets by content): a change to an input matched
+by ``replaceOnChanges`` is ``replace``, any other ``update`` — pulumi_command's default diff (a provider with its
+own Diff, e.g. a dynamic provider, may decide otherwise: check its ``diff`` separately).
+
+Limits: hooks and transforms do not run (as with plain mocks); what an ``apply`` computes during a preview with
+unknowns is not exercised unless ``preview=True`` and the mocks return unknowns; the resolution of spied
+arguments and explicit ``depends_on`` reads Outputs after the run (internal ``Output._data`` only to skip
+resources that never registered).
 """
 
 from __future__ import annotations

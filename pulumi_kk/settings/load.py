@@ -273,6 +273,11 @@ def validate(s: Settings, layers: Sequence[Layer] = ()) -> None:
     if not 0.01 <= ka.advert_int <= 40:
         raise KKError(f"advert_int {ka.advert_int} is out of range.", source=src("image_registry.keepalived.advert_int"),
                       key="image_registry.keepalived.advert_int", fix="use 0.01 to 40 seconds.")
+    root = s.docker.data_root
+    if not root.startswith("/") or not root.strip("/"):
+        # `pulumi destroy` with delete_data runs `rm -rf` on it.
+        raise KKError(f"{root!r} is not a usable directory.", source=src("docker.data_root"), key="docker.data_root",
+                      fix="use an absolute path below /, e.g. /var/lib/docker.")
     drivers = reg.registry.storage.drivers
     if len(drivers) > 1:
         raise KKError(f"several storage drivers are set: {', '.join(drivers)}.", source=src("image_registry.registry.storage"),

@@ -317,6 +317,26 @@ def test_compose_install_skips_when_up_to_date(tmp_path: Path, reported: str | N
     assert ("docker compose v2.20.3 already installed" in r.stderr) is skipped
 
 
+@pytest.mark.parametrize(("plugin", "ok"), [
+    ("#!/bin/sh\necho v2.20.3\n", True),
+    ("#!/bin/sh\necho v2.19.0\n", False),
+    ("#!/bin/sh\necho 'cannot execute binary file: Exec format error' >&2; exit 126\n", False),
+])
+def test_compose_checks_the_installed_binary(tmp_path: Path, plugin: str, ok: bool) -> None:
+    script = steps()["compose-install"].script
+    stub = tmp_path / "docker-compose"
+    stub.write_text(plugin)
+    stub.chmod(0o755)
+    snippet = between(script, "got=$(", "[ ")
+    code = f'set -euo pipefail\n{helpers(script)}\nVERSION=v2.20.3\nPLUGIN="$T/docker-compose"\n{snippet}echo OK\n'
+    r = bash(code, tmp_path)
+    assert (r.returncode == 0 and r.stdout == "OK\n") is ok, r.stderr
+    if "Exec format" in plugin:
+        assert "does not run on" in r.stderr and "Exec format error; is the artifact for this arch?" in r.stderr
+    elif not ok:
+        assert "installed compose reports v2.19.0, expected v2.20.3" in r.stderr
+
+
 def test_compose_installs_as_plugin_and_command() -> None:
     body = steps()["compose-install"].script.split(HELPERS_END)[1]
     assert 'install -D -m 0755 "$SRC" "$PLUGIN"' in body

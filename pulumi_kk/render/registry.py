@@ -193,12 +193,14 @@ def compose_yml(settings: Settings, image: str, port: int) -> str:
     return yaml.safe_dump({"name": "registry", "services": {"registry": service}}, sort_keys=False)
 
 
-def _redact(text: str, secrets: RegistrySecrets) -> str:
+def _redact(text: str, secrets: RegistrySecrets, settings: Settings) -> str:
+    """``text`` with every secret value (generated, given in settings, or from a bucket) replaced."""
     for s in (secrets.http_secret, secrets.password, secrets.tls_key):
         if s and s != PLACEHOLDER:
             text = text.replace(s, PLACEHOLDER)
-    st = secrets.storage or {}
-    for values in st.values():
+    st = settings.image_registry.registry.storage
+    from_settings = {"s3": {"secretkey": st.s3.secretkey}, "azure": {"accountkey": st.azure.accountkey}}
+    for values in [*from_settings.values(), *(secrets.storage or {}).values()]:
         for k in ("secretkey", "accountkey"):
             if values.get(k):
                 text = text.replace(str(values[k]), PLACEHOLDER)
@@ -251,7 +253,7 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     compose = compose_yml(settings, image, ep.port)
     unit = render("registry/registry.service.j2", dir=REGISTRY_DIR)
     files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
-             f"{REGISTRY_DIR}/config.yml": _redact(config, secrets)}
+             f"{REGISTRY_DIR}/config.yml": _redact(config, secrets, settings)}
     if not reg.auth.plain_http:
         files[f"{REGISTRY_DIR}/ssl/server.crt"] = secrets.tls_cert
         for n in names:

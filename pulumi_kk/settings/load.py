@@ -191,9 +191,18 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str, source: str) ->
     return cls(**kwargs)
 
 
+#: KubeKey keys with no meaning here: dropped from inventory and config files (their other roles use them).
+KUBEKEY_ONLY = ("image_registry.dockerio_registry", "image_registry.quayio_registry", "image_registry.ghcrio_registry",
+                "image_registry.k8sio_registry", "image_registry.registry.version", "image_registry.registry.config",
+                "docker.daemon_policy", "image_registry.auth.insecure")
+
+
 def _check_layer(layer: Layer) -> dict[str, Any]:
     """Normalize a layer and drop (or reject) top-level keys the model does not know."""
     values = normalize(layer.values)
+    if not layer.strict:
+        for key in KUBEKEY_ONLY:
+            _pop_path(values, key.split("."))
     known = _field_names(Settings)
     out: dict[str, Any] = {}
     for k, v in values.items():

@@ -8,11 +8,12 @@ fetched with ``apt-get download`` and unpacked with ``dpkg -x``. Nothing is inst
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .common import LAB_DIR, LabError, file_lock, log, need_tool, run
@@ -153,6 +154,7 @@ class AptRepo:
         self.conf = self.root / "apt.conf"
         self._info: dict[str, PackageInfo] = {}
         self._names: set[str] | None = None
+        self._missing: set[str] = set()
 
     # -- configuration
     def _sources_text(self) -> str:
@@ -217,6 +219,7 @@ class AptRepo:
                 not stamp.exists() or stamp.read_text() != (self.root / "sources.list").read_text()
             )
             if not sources_changed and time.time() - stamp.stat().st_mtime < max_age_s:
+                self._load_memo()
                 return
             t0 = time.monotonic()
             cp = run(["apt-get", "update", "-q"], env=self._env(), check=False, timeout=600)
@@ -226,7 +229,36 @@ class AptRepo:
                     return
                 raise LabError(f"apt-get update for the private {self.release} config failed:\n{cp.stderr}")
             stamp.write_text((self.root / "sources.list").read_text())
+            self._info, self._missing = {}, set()
             log(f"apt lists for {self.release} updated in {time.monotonic() - t0:.1f}s")
+
+    # -- package metadata, memoised on disk per lists generation (apt-cache calls cost ~0.3 s each)
+    def _memo_path(self) -> Path:
+        return self.root / "info-memo.json"
+
+    def _memo_stamp(self) -> str:
+        stamp = self.root / "updated"
+        return f"{stamp.stat().st_mtime_ns}" if stamp.exists() else ""
+
+    def _load_memo(self) -> None:
+        try:
+            d = json.loads(self._memo_path().read_text())
+        except (OSError, ValueError):
+            return
+        if d.get("stamp") != self._memo_stamp():
+            return
+        self._info = {k: PackageInfo(**v) for k, v in d["info"].items()}
+        self._missing = set(d["missing"])
+
+    def _save_memo(self) -> None:
+        d = {
+            "stamp": self._memo_stamp(),
+            "info": {k: asdict(v) for k, v in self._info.items()},
+            "missing": sorted(self._missing),
+        }
+        tmp = self._memo_path().with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(d))
+        tmp.replace(self._memo_path())
 
     # -- queries
     def info(self, name: str) -> PackageInfo:
@@ -238,10 +270,15 @@ class AptRepo:
 
     def prefetch(self, names: list[str]) -> None:
         """Read the candidate stanzas of several packages with one apt-cache call."""
-        todo = [n for n in names if n not in self._info]
+        todo = [n for n in names if n not in self._info and n not in self._missing]
         if not todo:
             return
         cp = run(["apt-cache", "show", "--no-all-versions", *todo], env=self._env(), check=False)
+        if cp.returncode != 0 and len(todo) > 1:
+            # apt-cache stops at the first unknown name: fall back to one call per name
+            for n in todo:
+                self.prefetch([n])
+            return
         for stanza in cp.stdout.split("\n\n"):
             if not stanza.strip():
                 continue
@@ -258,9 +295,11 @@ class AptRepo:
                     depends=deps,
                 ),
             )
+        self._missing.update(n for n in todo if n not in self._info)
+        self._save_memo()
 
     def lib_closure(self, names: list[str]) -> list[str]:
-        """`names` plus, recursively, every dependency whose name starts with "lib" (shared-library packages)."""
+        """`names` plus, recursively, every shared-library dependency (package names lib* and zlib*)."""
         seen: list[str] = []
         frontier = list(names)
         while frontier:
@@ -271,7 +310,7 @@ class AptRepo:
                 if n in seen or n not in self._info:
                     continue  # virtual packages: the NEEDED check later says if a library is missing
                 seen.append(n)
-                nxt.extend(d for d in self._info[n].depends if d.startswith("lib") and d not in seen)
+                nxt.extend(d for d in self._info[n].depends if d.startswith(("lib", "zlib")) and d not in seen)
             frontier = list(dict.fromkeys(nxt))
         return seen
 

@@ -145,7 +145,10 @@ class Node:
         done: dict[str, pulumi.Resource] = dict(external or {})
         for i, st in enumerate(layout):
             deps = [*depends_on, *(done[a] for a in st.after), *(wait_for or {}).get(st.name, ())]
-            this: pulumi.Output[Step] = steps.apply(functools.partial(_nth, i))
+            # A plan built from secret inputs is secret as a whole; only its secret files are. Scripts, uploads
+            # and deletes never carry a secret (graph tests scan them), so they stay readable in a preview diff.
+            secret_this: pulumi.Output[Step] = steps.apply(functools.partial(_nth, i))
+            this = pulumi.Output.unsecret(secret_this)
             for j, up in enumerate(st.uploads):
                 picked = this.apply(functools.partial(_upload, j))
                 deps.append(self.upload(
@@ -156,7 +159,7 @@ class Node:
                     depends_on=list(depends_on)))
             stdin: pulumi.Output[str] | None = None
             if st.secret_files:
-                stdin = pulumi.Output.secret(this.apply(_bundle))
+                stdin = pulumi.Output.secret(secret_this.apply(_bundle))
             done[st.name] = self.command(st.name, create=this.apply(_script), delete=this.apply(_delete),
                                          stdin=stdin, depends_on=deps, secret_output=bool(st.secret_files))
         return {k: v for k, v in done.items() if not external or k not in external}

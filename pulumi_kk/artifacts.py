@@ -67,6 +67,12 @@ ARTIFACTS: dict[str, ArtifactKind] = {
         {}, image="osixia/keepalived:{v}",
         packaging="docker pull --platform linux/{arch} osixia/keepalived:{v} && "
                   "docker save osixia/keepalived:{v} | gzip > {path}"),
+    "haproxy": ArtifactKind(
+        "haproxy", "haproxy_version",
+        ("image-registry/haproxy/{v}/{arch}/haproxy-{v}-linux-{arch}.tgz",),
+        {}, image="haproxy:{v}",
+        packaging="docker pull --platform linux/{arch} haproxy:{v} && "
+                  "docker save haproxy:{v} | gzip > {path}"),
 }
 
 

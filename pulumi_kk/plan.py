@@ -77,9 +77,10 @@ def plan_host(settings: Settings, host: Host, arch: str, node_ips: list[str], nf
               delete_data: bool = False) -> HostPlan:
     """Every step ``host`` gets, in order, for ``arch`` (what ``render`` writes and the components wire).
     Generated secrets are placeholders here; the components fill them in."""
+    from .render.balancer import balancer_steps
     from .render.docker import docker_steps
     from .render.keepalived import VrrpNode, keepalived_steps
-    from .render.registry import RegistrySecrets, endpoint, registry_steps
+    from .render.registry import RegistrySecrets, active_active, endpoint, registry_steps
 
     reg = settings.image_registry
     steps = docker_steps(settings, arch, delete_data)
@@ -90,6 +91,10 @@ def plan_host(settings: Settings, host: Host, arch: str, node_ips: list[str], nf
             ep = endpoint(settings, node_ips)
             # Interface and prefix are detected from each host's facts at `pulumi up`; render shows placeholders.
             me = VrrpNode(ip, reg.keepalived.interface or "<interface with the VIP's subnet>", 0)
+            balanced = active_active(settings, node_ips)
+            if balanced:
+                steps += balancer_steps(settings, arch, node_ips)
             steps += keepalived_steps(settings, "registry", arch, me, node_ips.index(ip),
-                                      [p for p in node_ips if p != ip], f"{ep.scheme}://127.0.0.1:{ep.port}/")
+                                      [p for p in node_ips if p != ip], f"{ep.scheme}://127.0.0.1:{ep.port}/",
+                                      balanced=balanced)
     return HostPlan(host.name, arch, tuple(steps))

@@ -119,8 +119,10 @@ def check_inventory(inventory: Inventory, settings: Settings) -> list[Finding]:
 
 def check_artifacts(settings: Settings, arch: str, host: str) -> list[Finding]:
     names = ["docker", "dockercompose", "harbor" if settings.image_registry.type == "harbor" else "registry"]
-    if settings.image_registry.ha_vip and len(names):
+    if settings.image_registry.ha_vip:
         names.append("keepalived")
+        if settings.image_registry.keepalived.active_active:
+            names.append("haproxy")
     out = []
     for n in names:
         try:

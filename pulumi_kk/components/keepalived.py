@@ -9,6 +9,7 @@ import pulumi
 
 from ..facts import Facts
 from ..inventory import Host
+from ..render.balancer import balancer_steps
 from ..render.keepalived import VrrpNode, keepalived_steps, vrrp_node
 from ..settings.model import Settings
 from .host import Node, arch_plans
@@ -25,16 +26,20 @@ class Keepalived(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         node = Node(host, self, prefix=name.removesuffix("-keepalived"))
+        balanced = settings.image_registry.keepalived.active_active
         placeholder = VrrpNode("0.0.0.0", "eth0", 24)
 
         def make(arch: str, me: VrrpNode = placeholder, peers: Sequence[str] = ("0.0.0.0",), url: str = "",
-                 pw: str = "[secret]") -> list[Any]:
-            return keepalived_steps(settings, registry_name, arch, me, index, peers, url or "https://127.0.0.1/", pw)
+                 pw: str = "[secret]", ips: Sequence[str] = ("0.0.0.1", "0.0.0.2")) -> list[Any]:
+            steps = balancer_steps(settings, arch, list(ips)) if balanced else []
+            return steps + keepalived_steps(settings, registry_name, arch, me, index, peers,
+                                            url or "https://127.0.0.1/", pw, balanced=balanced)
 
         def real(a: list[Any]) -> list[Any]:
             f, ip, ips, url, pw = a
             me = vrrp_node(settings, host.name, str(ip), f)
-            return make(f.arch, me, [str(x) for x in ips if str(x) != str(ip)], url, pw)
+            all_ips = [str(x) for x in ips]
+            return make(f.arch, me, [x for x in all_ips if x != str(ip)], url, pw, all_ips)
 
         layout, _ = arch_plans(host, make)
         steps = pulumi.Output.all(facts, host.node_ip, node_ips, health, auth_pass).apply(real)

@@ -14,7 +14,7 @@ from ..errors import KKError
 from ..facts import Facts
 from ..plan import SecretFile, Step
 from ..settings.model import Settings
-from . import render
+from . import render, sh_quote
 
 KEEPALIVED_DIR = "/opt/pulumi-kk/keepalived"
 UNIT = "pulumi-kk-keepalived.service"
@@ -125,14 +125,15 @@ def compose_yml(image: str) -> str:
 
 
 def keepalived_steps(settings: Settings, name: str, arch: str, me: VrrpNode, index: int, peers: Sequence[str],
-                     health: str, auth_pass: str = "[secret]") -> list[Step]:
-    """Image → config + compose service, after the local registry is healthy."""
+                     health: str, auth_pass: str = "[secret]", balanced: bool = False) -> list[Step]:
+    """Image → config + compose service, after the local registry (or haproxy, when ``balanced``) is healthy."""
     art = resolve("keepalived", settings, arch)
     conf = keepalived_conf(settings, name, me, index, peers, auth_pass)
     v2 = settings.image_registry.keepalived.vrrp_version == 2
     files = {f"{KEEPALIVED_DIR}/docker-compose.yml": compose_yml(art.image),
              f"{KEEPALIVED_DIR}/check.sh": check_sh(health),
-             f"/etc/systemd/system/{UNIT}": render("keepalived/keepalived.service.j2", dir=KEEPALIVED_DIR)}
+             f"/etc/systemd/system/{UNIT}": render("common/compose.service.j2", what="keepalived VIP",
+                                                   project="keepalived", dir=KEEPALIVED_DIR)}
     secret_files: tuple[SecretFile, ...] = ()
     if v2:
         secret_files = (SecretFile(f"{KEEPALIVED_DIR}/keepalived.conf", conf, "0644"),)
@@ -147,11 +148,15 @@ def keepalived_steps(settings: Settings, name: str, arch: str, me: VrrpNode, ind
              uploads=(art,) if art.is_local else (), after=("docker-install",),
              description=f"load {art.image} ({arch})"),
         Step(name="keepalived-service", layer="keepalived",
-             script=render("keepalived/install.sh.j2", step="keepalived-service", dir=KEEPALIVED_DIR, unit=UNIT,
-                           files=files),
-             delete=render("keepalived/uninstall.sh.j2", step="keepalived-service", dir=KEEPALIVED_DIR, unit=UNIT,
-                           vip=f"{settings.image_registry.ha_vip}/{me.prefix}", interface=me.interface),
-             after=("keepalived-image", "registry-service"), secret_files=secret_files,
+             script=render("common/compose-service.sh.j2", step="keepalived-service", what="keepalived",
+                           dir=KEEPALIVED_DIR, unit=UNIT, project="keepalived", service="keepalived", health="",
+                           wait=30, files=files, mkdirs=[]),
+             delete=render("common/compose-service-remove.sh.j2", step="keepalived-service", what="keepalived",
+                           dir=KEEPALIVED_DIR, unit=UNIT, project="keepalived", note="releases the VIP",
+                           cleanup=[f"ip addr del {sh_quote(f'{settings.image_registry.ha_vip}/{me.prefix}')} dev "
+                                    f"{sh_quote(me.interface)} >/dev/null 2>&1 || true"]),
+             after=("keepalived-image", "haproxy-service" if balanced else "registry-service"),
+             secret_files=secret_files,
              files={**files, f"{KEEPALIVED_DIR}/keepalived.conf": shown},
              description=f"VIP {settings.image_registry.ha_vip} on {me.interface}"),
     ]

@@ -15,7 +15,7 @@ from ..errors import KKError
 from ..pki import htpasswd_line
 from ..plan import SecretFile, Step
 from ..settings.model import Settings
-from . import render
+from . import render, sh_quote
 
 #: On-host layout.
 REGISTRY_DIR = "/opt/pulumi-kk/registry"
@@ -91,6 +91,19 @@ def endpoint(settings: Settings, node_ips: Sequence[str]) -> Endpoint:
     if port is None:
         port = reg.registry.port or (reg.http_port or 80 if reg.auth.plain_http else reg.https_port or 443)
     return Endpoint(host, port, scheme, project)
+
+
+def active_active(settings: Settings, node_ips: Sequence[str]) -> bool:
+    """haproxy spreads the VIP's connections over every node (needs the VIP and ≥ 2 nodes)."""
+    reg = settings.image_registry
+    return reg.keepalived.active_active and bool(reg.ha_vip) and len(node_ips) > 1
+
+
+def service_port(settings: Settings, node_ips: Sequence[str]) -> int:
+    """The host port the registry container publishes: the endpoint's, or ``backend_port`` behind haproxy."""
+    if active_active(settings, node_ips):
+        return settings.image_registry.keepalived.backend_port
+    return endpoint(settings, node_ips).port
 
 
 def tls_sans(settings: Settings, node_ips: Sequence[str], hostnames: Sequence[str] = ()) -> list[str]:
@@ -250,24 +263,30 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     gcs_key = (secrets.storage or {}).get("gcs", {}).get("keyfile_content") if secrets.storage else None
     if gcs_key:
         secret_files.append(SecretFile(f"{REGISTRY_DIR}/gcs/key.json", str(gcs_key), "0600"))
-    compose = compose_yml(settings, image, ep.port)
-    unit = render("registry/registry.service.j2", dir=REGISTRY_DIR)
+    port = service_port(settings, node_ips)
+    compose = compose_yml(settings, image, port)
+    unit = render("common/compose.service.j2", what="image registry", project="registry", dir=REGISTRY_DIR)
     files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
              f"{REGISTRY_DIR}/config.yml": _redact(config, secrets, settings)}
     if not reg.auth.plain_http:
         files[f"{REGISTRY_DIR}/ssl/server.crt"] = secrets.tls_cert
         for n in names:
             files[f"/etc/docker/certs.d/{n}/ca.crt"] = secrets.ca_cert
-    health = f"{ep.scheme}://127.0.0.1:{ep.port}/"
+    health = f"{ep.scheme}://127.0.0.1:{port}/"
+    certs = [f"/etc/docker/certs.d/{n}" for n in names] if not reg.auth.plain_http else []
+    drop_data = reg.registry.storage.driver == "filesystem" and delete_data and not fs.nfs_mount
     steps.append(Step(
         name="registry-service", layer="registry",
-        script=render("registry/install.sh.j2", step="registry-service", dir=REGISTRY_DIR, unit=UNIT,
+        script=render("common/compose-service.sh.j2", step="registry-service", what="the registry",
+                      dir=REGISTRY_DIR, unit=UNIT, project="registry", service="registry", health=health, wait=90,
                       files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
-                      secret_paths=[f.path for f in secret_files], health=health, image=image,
-                      rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" else ""),
-        delete=render("registry/uninstall.sh.j2", step="registry-service", dir=REGISTRY_DIR, unit=UNIT,
-                      certs=[f"/etc/docker/certs.d/{n}" for n in names] if not reg.auth.plain_http else [],
-                      rootdir=fs.rootdir if reg.registry.storage.driver == "filesystem" and delete_data else ""),
+                      mkdirs=[f"{REGISTRY_DIR}/{d}" for d in ("ssl", "auth", "gcs")] + (
+                          [fs.rootdir] if reg.registry.storage.driver == "filesystem" else [])),
+        delete=render("common/compose-service-remove.sh.j2", step="registry-service", what="the registry",
+                      dir=REGISTRY_DIR, unit=UNIT, project="registry", note=(
+                          "removes its data" if drop_data else "keeps its data"),
+                      cleanup=[f"rm -rf {sh_quote(c)}" for c in certs] + (
+                          [f"rm -rf {sh_quote(fs.rootdir)}"] if drop_data else [])),
         after=tuple(after), secret_files=tuple(secret_files), files=files,
         description=f"registry {settings.registry_version} on {ep.url} ({reg.registry.storage.driver})"))
     return steps

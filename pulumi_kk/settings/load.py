@@ -22,7 +22,8 @@ from .model import REGISTRY_TYPES, SECRET_KEYS, TYPE_ALIASES, Settings
 T = TypeVar("T")
 
 _VERSION = re.compile(r"^v?\d+(\.\d+){1,3}([-+~][0-9A-Za-z.+~-]+)?$")
-VERSION_KEYS = ("docker_version", "dockercompose_version", "harbor_version", "registry_version", "keepalived_version")
+VERSION_KEYS = ("docker_version", "dockercompose_version", "harbor_version", "registry_version", "keepalived_version",
+                "haproxy_version")
 
 #: KubeKey's other spellings → our canonical dotted key.
 KEY_ALIASES: dict[str, str] = {

@@ -137,6 +137,9 @@ class KeepalivedSettings:
     priority: int = 150
     """Priority of the first node; each next node gets 10 less (all start BACKUP, with nopreempt)."""
     active_active: bool = False
+    """Also run haproxy on every node, spreading the VIP's connections over every healthy registry (TCP, TLS
+    passes through); the registries then listen on ``backend_port``."""
+    backend_port: int = 5000
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class Settings:
     harbor_version: str = "v2.10.2"
     registry_version: str = "2.8.3"
     keepalived_version: str = "2.3.4"
+    haproxy_version: str = "2.8.5"
     image_registry: ImageRegistry = field(default_factory=ImageRegistry)
     docker: DockerSettings = field(default_factory=DockerSettings)
     artifact: ArtifactSettings = field(default_factory=ArtifactSettings)

@@ -266,7 +266,7 @@ CASES = [
          ("--set: image_registry.registry.port: port -1 is not a TCP port.",)),
     Case("unknown-artifact-name", sets("artifact.artifact_url.dockerd.amd64=/srv/docker.tgz"),
          ("--set: artifact.artifact_url.dockerd: unknown artifact (did you mean 'docker'?).",
-          "Fix: use one of docker, dockercompose, harbor, registry, keepalived.")),
+          "Fix: use one of docker, dockercompose, harbor, registry, keepalived, haproxy.")),
     Case("unknown-artifact-name-in-sha256", sets("artifact.sha256.harbour.amd64=abc"),
          ("--set: artifact.sha256.harbour: unknown artifact (did you mean 'harbor'?).",)),
     Case("unknown-arch-in-artifact-url", sets("artifact.artifact_url.harbor.x86_64=/srv/harbor.tgz"),

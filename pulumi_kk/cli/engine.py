@@ -39,6 +39,12 @@ class EngineDirs:
     def passphrase_file(self) -> Path:
         return self.root / "passphrase"
 
+    @property
+    def project(self) -> Path:
+        """The engine's working directory: ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` (the passphrase's
+        encryption salt) must outlive a run, so not the SDK's default fresh temporary directory."""
+        return self.root / "project"
+
     @classmethod
     def for_sources(cls, src: Sources, override: str | None = None) -> EngineDirs:
         return cls(Path(override or os.path.join(src.settings.work_dir, PROJECT)).expanduser())
@@ -77,6 +83,18 @@ def install_pulumi() -> Path:
     return Path(cmd.command)
 
 
+def pulumi_command(binary: Path) -> Any:
+    """The SDK's handle on ``binary``. ``PulumiCommand(root=R)`` runs ``R/bin/pulumi``, which fits the installer's
+    layout but not a release tarball's ``pulumi/pulumi``; then the binary on PATH is checked and run as found."""
+    from pulumi import automation as auto
+
+    if binary.parent.name == "bin":
+        return auto.PulumiCommand(root=str(binary.parent.parent), skip_version_check=True)
+    cmd = auto.PulumiCommand(skip_version_check=True)  # `pulumi version` from PATH: find_pulumi's binary
+    cmd.command = str(binary)
+    return cmd
+
+
 def progress(write: Callable[[str], Any] = print) -> Callable[[Any], None]:
     """An engine-event callback that prints one line per host and step as resources change."""
 
@@ -108,12 +126,16 @@ def stack_for(src: Sources, stack_name: str, dirs: EngineDirs, delete_data: bool
     if binary is None:
         raise MissingPulumi(INSTALL_HINT)
     dirs.state.mkdir(parents=True, exist_ok=True)
-    env = {"PULUMI_CONFIG_PASSPHRASE": passphrase(dirs), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    dirs.project.mkdir(parents=True, exist_ok=True)
+    backend = f"file://{dirs.state}"
+    # PULUMI_BACKEND_URL in the user's environment would win over the project's backend: pin it too.
+    env = {"PULUMI_CONFIG_PASSPHRASE": passphrase(dirs), "PULUMI_SKIP_UPDATE_CHECK": "true",
+           "PULUMI_BACKEND_URL": backend}
     opts = auto.LocalWorkspaceOptions(
+        work_dir=str(dirs.project),
         project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
-                                              backend=auto.ProjectBackend(url=f"file://{dirs.state}")),
-        env_vars=env, secrets_provider="passphrase",
-        pulumi_command=auto.PulumiCommand(root=str(binary.parent.parent), skip_version_check=True),
+                                              backend=auto.ProjectBackend(url=backend)),
+        env_vars=env, secrets_provider="passphrase", pulumi_command=pulumi_command(binary),
     )
     def inline() -> None:
         program(src, delete_data=delete_data)

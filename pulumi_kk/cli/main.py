@@ -86,7 +86,11 @@ def _engine(args: argparse.Namespace) -> int:
     binary = engine.find_pulumi()
     if binary is None and args.install_pulumi:
         print("installing the Pulumi CLI…", flush=True)
-        binary = engine.install_pulumi()
+        try:
+            binary = engine.install_pulumi()
+        except Exception as exc:  # offline, no write access, a failed download…
+            print(f"error: installing the Pulumi CLI failed ({exc}). {engine.INSTALL_HINT}", file=sys.stderr)
+            return EXIT_NO_PULUMI
     if binary is None:
         print(f"error: {engine.INSTALL_HINT}", file=sys.stderr)
         return EXIT_NO_PULUMI

@@ -46,7 +46,19 @@ from pathlib import Path
 
 from . import elf
 from .apt import AptRepo
-from .common import LAB_DIR, LABEL, LabError, docker, docker_env, file_lock, log, run, sha256_file, sha256_json
+from .common import (
+    LAB_DIR,
+    LABEL,
+    LabError,
+    docker,
+    docker_env,
+    file_lock,
+    log,
+    record_timing,
+    run,
+    sha256_file,
+    sha256_json,
+)
 
 ART_DIR = LAB_DIR / "artifacts"
 STORE = ART_DIR / "store"
@@ -842,6 +854,8 @@ def build_all(parallel: int = 3) -> LabArtifacts:
                     a.path = _link(a.path, f"image-registry/keepalived/{v}/{ARCH}/keepalived-{v}-linux-{ARCH}.tgz")
         timings["total"] = time.monotonic() - t0
         res = LabArtifacts(BINARY_DIR, items, busybox, {k: round(v, 2) for k, v in timings.items()})
+        for k, v in res.timings.items():
+            record_timing(f"artifacts: {k}", v)
         (ART_DIR / "manifest.json").write_text(
             json.dumps(
                 {

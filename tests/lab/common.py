@@ -37,6 +37,14 @@ TOOL_PACKAGES = {
 }
 
 
+# Timings of lab set-up steps (image builds, artifacts, host starts), printed in pytest's terminal summary.
+TIMINGS: dict[str, float] = {}
+
+
+def record_timing(name: str, seconds: float) -> None:
+    TIMINGS[name] = round(seconds, 2)
+
+
 class LabError(RuntimeError):
     """A lab set-up step failed (not a failure of the code under test)."""
 

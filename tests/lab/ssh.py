@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paramiko
 
@@ -21,6 +21,15 @@ class SetenvError(RuntimeError):
 
 class HostKeyMismatch(paramiko.SSHException):
     pass
+
+
+class DialError(OSError):
+    """Dialing failed `attempts` times (the limit was reached)."""
+
+    def __init__(self, target: str, attempts: int, last: BaseException) -> None:
+        super().__init__(f"dial {target} failed after {attempts} attempt(s): {last}")
+        self.attempts = attempts
+        self.last = last
 
 
 def load_private_key(text: str, password: str | None = None) -> paramiko.PKey:
@@ -109,10 +118,10 @@ def dial(t: SshTarget, dial_error_limit: int = 10, backoff_s: float = 0.25) -> p
             return connect(t)
         except (paramiko.AuthenticationException, HostKeyMismatch):
             raise
-        except (TimeoutError, OSError, paramiko.SSHException, EOFError):
+        except (TimeoutError, OSError, paramiko.SSHException, EOFError) as e:
             dials += 1
             if dial_error_limit > -1 and dials > dial_error_limit:
-                raise
+                raise DialError(f"{t.host}:{t.port}", dials, e) from e
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -123,6 +132,7 @@ class ExecResult:
     stdout: str
     stderr: str
     combined: str  # stdout and stderr interleaved in arrival order
+    refused_env: list[str] = field(default_factory=list)  # optional_env names the server refused
 
     @property
     def ok(self) -> bool:
@@ -148,8 +158,7 @@ def exec_command(
         for k, v in (env or {}).items():
             if not _setenv(chan, k, v):
                 raise SetenvError(k, "ssh: setenv failed")
-        for k, v in (optional_env or {}).items():
-            _setenv(chan, k, v)
+        refused = [k for k, v in (optional_env or {}).items() if not _setenv(chan, k, v)]
         if timeout:
             chan.settimeout(timeout)
         chan.exec_command(cmd)
@@ -180,6 +189,7 @@ def exec_command(
             out.decode(errors="replace"),
             err.decode(errors="replace"),
             both.decode(errors="replace"),
+            refused,
         )
     finally:
         chan.close()

@@ -128,10 +128,12 @@ def build_azure_registry(cache_dir: Path) -> Path:
     if binary is not None:
         log(f"azure registry: cached {binary} (recipe {key[:12]}, {time.monotonic() - t0:.2f}s)")
         return binary
-    with file_lock(f"azure-registry-{key[:16]}"):
+    # one build at a time per cache_dir: the work dir and the Go build cache (cache_dir/gocache) are shared
+    lock = hashlib.sha256(str(Path(cache_dir).resolve()).encode()).hexdigest()[:12]
+    with file_lock(f"azure-registry-{lock}"):
         binary = _cached(out_dir)  # another process built it while we waited
         if binary is None:
-            binary = _build(out_dir, key)
+            binary = _build(Path(cache_dir), out_dir, key)
     log(f"azure registry: {binary} ready in {time.monotonic() - t0:.1f}s")
     return binary
 
@@ -143,12 +145,14 @@ def _phase(timings: dict[str, float], name: str, t: float) -> float:
     return now
 
 
-def _build(out_dir: Path, key: str) -> Path:
+def _build(cache_dir: Path, out_dir: Path, key: str) -> Path:
     for tool in ("apt-get", "apt-cache", "dpkg-deb"):
         need_tool(tool)
     timings: dict[str, float] = {}
     t = time.monotonic()
-    work = out_dir.parent / f"work-{key[:16]}"
+    # A fixed work path: without -trimpath (which would make Debian's precompiled std stale and double the
+    # compile time) Go's cache keys include source directories, so a stable path keeps cache_dir/gocache useful.
+    work = cache_dir / "work"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -171,7 +175,7 @@ def _build(out_dir: Path, key: str) -> Path:
             f"Debian {RELEASE} now has docker-distribution {dist_version}, the recipe was written for "
             f"{UPSTREAM_VERSION}: review tests/lab/azure_registry.py (UPSTREAM_VERSION, ROOTS, the driver copy)"
         )
-    src_files = src_repo.download_source(SOURCE_PACKAGE, dist_version, work / "source")
+    src_files = src_repo.download_source(SOURCE_PACKAGE, dist_version, cache_dir / "source")
     driver = _driver_files(src_files)
     t = _phase(timings, f"source {SOURCE_PACKAGE} {dist_version}", t)
 
@@ -212,7 +216,7 @@ def _build(out_dir: Path, key: str) -> Path:
         "CGO_ENABLED": "0",
         "GOOS": "linux",
         "GOARCH": "amd64",
-        "GOCACHE": str(work / "gocache"),
+        "GOCACHE": str(cache_dir / "gocache"),
         "GOTMPDIR": "",
         "HOME": str(work),
         "PATH": f"{goroot / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -222,7 +226,6 @@ def _build(out_dir: Path, key: str) -> Path:
         [
             str(go),
             "build",
-            "-trimpath",
             "-buildvcs=false",
             "-ldflags",
             f"-X {IMPORT_ROOT}/version.Version={VERSION}",
@@ -250,7 +253,7 @@ def _build(out_dir: Path, key: str) -> Path:
     if not info.static:
         raise LabError(f"{binary_tmp} is not static (interp={info.interp}, needed={info.needed})")
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {
+    meta = {
         "recipe": key,
         "version": VERSION,
         "go": go_version,
@@ -278,11 +281,12 @@ def _build(out_dir: Path, key: str) -> Path:
     }
     # binary first, manifest last: _cached() only trusts a directory whose manifest exists
     os.replace(binary_tmp, out_dir / BINARY_NAME)
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    t = _phase(timings, "check + install", t)
     shutil.rmtree(work, ignore_errors=True)
-    _phase(timings, "check + install", t)
+    _phase(timings, "cleanup", t)
     log(
-        f"azure registry: built {out_dir / BINARY_NAME} ({manifest['size'] / 1e6:.1f} MB, static) from "
+        f"azure registry: built {out_dir / BINARY_NAME} ({meta['size'] / 1e6:.1f} MB, static) from "
         f"{len(infos)} debs + {SOURCE_PACKAGE} {dist_version}"
     )
     return out_dir / BINARY_NAME

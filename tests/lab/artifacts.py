@@ -853,9 +853,9 @@ def build_all(parallel: int = 3) -> LabArtifacts:
                 elif kind == "keepalived":
                     a.path = _link(a.path, f"image-registry/keepalived/{v}/{ARCH}/keepalived-{v}-linux-{ARCH}.tgz")
         timings["total"] = time.monotonic() - t0
-        res = LabArtifacts(BINARY_DIR, items, busybox, {k: round(v, 2) for k, v in timings.items()})
-        for k, v in res.timings.items():
-            record_timing(f"artifacts: {k}", v)
+        res = LabArtifacts(BINARY_DIR, items, busybox, {k: round(t, 2) for k, t in timings.items()})
+        for k, t in res.timings.items():
+            record_timing(f"artifacts: {k}", t)
         (ART_DIR / "manifest.json").write_text(
             json.dumps(
                 {

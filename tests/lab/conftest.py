@@ -77,13 +77,15 @@ def lab_docker() -> str:
 
 @pytest.fixture(scope="session")
 def lab_host_image(lab_docker: str) -> str:
-    return _background("host-image", ensure_host_image).result()
+    image: str = _background("host-image", ensure_host_image).result()
+    return image
 
 
 @pytest.fixture(scope="session")
 def lab_artifacts(lab_docker: str) -> LabArtifacts:
     """Offline artifacts in KubeKey's binary_dir layout (see lab/artifacts.py)."""
-    return _background("artifacts", build_all).result()
+    arts: LabArtifacts = _background("artifacts", build_all).result()
+    return arts
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,8 @@ from google.protobuf import empty_pb2
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop as _ensure_loop_untyped
+from pulumi.runtime.sync_await import _sync_await
 
 from . import ssh
 
@@ -184,6 +185,10 @@ class ApplyReport:
 # ------------------------------------------------------------------------------------------------ values
 
 
+def _ensure_event_loop() -> None:
+    _ensure_loop_untyped()  # type: ignore[no-untyped-call]
+
+
 def _is_secret(v: Any) -> bool:
     return isinstance(v, dict) and v.get(_SIG) == _SECRET_SIG
 
@@ -311,7 +316,7 @@ def _dial(conn: _Conn) -> paramiko.SSHClient:
     pkey = ssh.load_private_key(conn.target.private_key) if conn.target.private_key else None
     client.connect(
         conn.target.host, port=conn.target.port, username=conn.target.user, pkey=pkey,
-        password=conn.target.password, sock=chan, allow_agent=False, look_for_keys=False,  # type: ignore[arg-type]
+        password=conn.target.password, sock=chan, allow_agent=False, look_for_keys=False,
     )  # fmt: skip
     client._lab_bastion = bastion  # type: ignore[attr-defined]  # keep it alive
     return client
@@ -355,7 +360,7 @@ class _Monitor(pmocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack" or request.type not in HANDLED or not request.custom:
-            return super().RegisterResource(request)
+            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
         _ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
         raw = rpc.deserialize_properties(request.object)
@@ -525,7 +530,8 @@ class Replay:
         return ap.report
 
     def resources(self) -> dict[str, dict[str, Any]]:
-        return self.state["resources"]
+        res: dict[str, dict[str, Any]] = self.state["resources"]
+        return res
 
     # ---------------------------------------------------------------------------------------- internals
     def _save(self) -> None:
@@ -703,15 +709,15 @@ class Replay:
         started = ap.now()
         if type_ == LOCAL_COMMAND:
             log.info("%s %s local: %s", action, rep.name, shown)
-            res = _run_local(cmd, stdin, env, inputs.get("dir"), inputs.get("interpreter"), optional_env)
-            ran = Ran(action, "local", shown, res.returncode, time.monotonic() - t0, res.stdout, res.stderr,
+            lres = _run_local(cmd, stdin, env, inputs.get("dir"), inputs.get("interpreter"), optional_env)
+            ran = Ran(action, "local", shown, lres.returncode, time.monotonic() - t0, lres.stdout, lres.stderr,
                       started=started)  # fmt: skip
             rep.ran.append(ran)
-            if res.returncode != 0:
+            if lres.returncode != 0:
                 raise self._fail(
-                    rep, f"exit status {res.returncode}: running {_quote(shown)}:\n{res.stdout}{res.stderr}"
+                    rep, f"exit status {lres.returncode}: running {_quote(shown)}:\n{lres.stdout}{lres.stderr}"
                 )
-            return {"stdout": res.stdout.rstrip("\n"), "stderr": res.stderr.rstrip("\n")}
+            return {"stdout": lres.stdout.rstrip("\n"), "stderr": lres.stderr.rstrip("\n")}
         conn = _conn_from_inputs(inputs["connection"])
         log.info("%s %s on %s: %s", action, rep.name, conn.label, shown)
         ran = Ran(action, conn.label, shown, None, 0.0, started=started)
@@ -957,9 +963,9 @@ def _sftp_copy(sftp: paramiko.SFTPClient, source: Any, dest: str) -> int:
             rdir = target if rel == "." else posixpath.join(target, rel.replace(os.sep, "/"))
             for d in sorted(dirs):
                 _sftp_mkdir_p(sftp, posixpath.join(rdir, d))
-            for f in sorted(files):
-                lp = os.path.join(root, f)
-                sftp.put(lp, posixpath.join(rdir, f), confirm=False)
+            for fname in sorted(files):
+                lp = os.path.join(root, fname)
+                sftp.put(lp, posixpath.join(rdir, fname), confirm=False)
                 total += os.path.getsize(lp)
         return total
     if st is not None and stat.S_ISDIR(st.st_mode or 0):

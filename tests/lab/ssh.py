@@ -68,7 +68,7 @@ def _host_key_algorithms_to_disable(expected: str | None) -> list[str]:
     wanted = {ktype}
     if ktype == "ssh-rsa":
         wanted |= {"rsa-sha2-256", "rsa-sha2-512"}
-    all_algos = list(paramiko.Transport._preferred_keys)
+    all_algos = list(paramiko.Transport._preferred_keys)  # type: ignore[attr-defined]
     return [a for a in all_algos if a not in wanted and not a.endswith("-cert-v01@openssh.com")]
 
 
@@ -223,7 +223,7 @@ def _setenv(chan: paramiko.Channel, key: str, value: str, timeout: float = 15.0)
 def _install_request_failure_hook() -> None:
     """paramiko closes a channel when a channel request fails; for our env requests, record the failure and keep
     the channel open (as Go's x/crypto/ssh does). Other channels keep paramiko's behaviour."""
-    table = paramiko.Transport._channel_handler_table
+    table = paramiko.Transport._channel_handler_table  # type: ignore[attr-defined]
     key = paramiko.common.MSG_CHANNEL_FAILURE
     orig = table[key]
     if getattr(orig, "_lab_hook", False):

@@ -33,8 +33,8 @@ def work(hosts: list[LabHost]) -> str:
     return d
 
 
-def conn(h: LabHost, **kw: object) -> remote.ConnectionArgs:
-    return remote.ConnectionArgs(**h.connection(**kw))
+def conn(h: LabHost, *, use_password: bool = False, **kw: object) -> remote.ConnectionArgs:
+    return remote.ConnectionArgs(**h.connection(use_password=use_password, **kw))
 
 
 def test_stdout_flows_into_later_resource_and_stdin(hosts: list[LabHost], replay: Replay) -> None:
@@ -120,7 +120,7 @@ def test_triggers_replace_delete_before_replace_vs_create_before_delete(
     assert h.sh(f"cat {work}/dbr.log").split() == ["create-1", "delete-1", "create-2"]
     assert h.sh(f"cat {work}/cbd.log").split() == ["create-1", "create-2", "delete-1"]
     # the old resource's delete ran with its stored command
-    dels = [x.command for x in r.resources.values() for x in x.ran if x.action == "delete"]
+    dels = [x.command for res in r.resources.values() for x in res.ran if x.action == "delete"]
     assert sorted(dels) == sorted([f"echo delete-1 >> {work}/dbr.log", f"echo delete-1 >> {work}/cbd.log"])
 
 

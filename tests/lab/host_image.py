@@ -110,7 +110,16 @@ def ensure_host_image(force: bool = False) -> str:
         _build(h)
         log(f"host image {IMAGE} (recipe {h[:12]}) built in {time.monotonic() - t0:.1f}s")
         record_timing("host image build", time.monotonic() - t0)
+        _prune_old_recipes(h)
         return IMAGE
+
+
+def _prune_old_recipes(h: str) -> None:
+    """Remove images of earlier recipes (tags bookworm-<hash12>) that no container uses any more."""
+    repo = IMAGE.split(":")[0]
+    for tag in docker("images", "--format", "{{.Tag}}", repo).split():
+        if tag.startswith("bookworm-") and tag != f"bookworm-{h[:12]}":
+            docker("rmi", f"{repo}:{tag}", check=False)
 
 
 def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:

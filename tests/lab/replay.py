@@ -741,6 +741,9 @@ class Replay:
                 )
                 ran.seconds = time.monotonic() - t0
                 raise self._fail(rep, f"{conn.label}: {e}") from e
+            except (TimeoutError, OSError, EOFError, paramiko.SSHException) as e:
+                ran.seconds = time.monotonic() - t0
+                raise self._fail(rep, f"{conn.label}: running {_quote(shown)}: {type(e).__name__}: {e}") from e
             for k in res.refused_env:
                 # pulumi-command sets PULUMI_COMMAND_STDOUT/STDERR optimistically and only warns on refusal
                 ap.diag(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -159,15 +160,24 @@ def exec_command(
             if not _setenv(chan, k, v):
                 raise SetenvError(k, "ssh: setenv failed")
         refused = [k for k, v in (optional_env or {}).items() if not _setenv(chan, k, v)]
-        if timeout:
-            chan.settimeout(timeout)
         chan.exec_command(cmd)
-        if stdin:
-            data = stdin.encode() if isinstance(stdin, str) else stdin
-            chan.sendall(data)
-        chan.shutdown_write()
+        data = (stdin.encode() if isinstance(stdin, str) else stdin) or b""
+
+        def feed() -> None:  # in a thread: a command writing lots of output before reading stdin cannot deadlock
+            try:
+                if data:
+                    chan.sendall(data)
+                chan.shutdown_write()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass  # the command exited without reading all of stdin
+
+        feeder = threading.Thread(target=feed, name="ssh-stdin", daemon=True)
+        feeder.start()
+        deadline = time.monotonic() + timeout if timeout else None
         out, err, both = bytearray(), bytearray(), bytearray()
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"command did not finish within {timeout:.0f}s")
             got = False
             if chan.recv_ready():
                 d = chan.recv(65536)

@@ -251,11 +251,17 @@ class AptRepo:
         self._missing = set(d["missing"])
 
     def _save_memo(self) -> None:
-        d = {
-            "stamp": self._memo_stamp(),
-            "info": {k: asdict(v) for k, v in self._info.items()},
-            "missing": sorted(self._missing),
-        }
+        # merge with what other processes (other lab builders) memoised for the same lists generation
+        info = {k: asdict(v) for k, v in self._info.items()}
+        missing = set(self._missing)
+        try:
+            prev = json.loads(self._memo_path().read_text())
+            if prev.get("stamp") == self._memo_stamp():
+                info = {**prev["info"], **info}
+                missing |= set(prev["missing"]) - set(info)
+        except (OSError, ValueError, KeyError):
+            pass
+        d = {"stamp": self._memo_stamp(), "info": info, "missing": sorted(missing)}
         tmp = self._memo_path().with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(d))
         tmp.replace(self._memo_path())

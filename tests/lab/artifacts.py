@@ -248,8 +248,9 @@ class RootfsTar:
             if so.startswith("ld-linux"):
                 self.symlink(f"usr/lib64/{so}", f"../lib/x86_64-linux-gnu/{so}")
 
-    def busybox(self, busybox: Path, skip: Iterable[str] = ("wget",)) -> list[str]:
-        """/usr/bin/busybox plus a symlink per applet (Debian's busybox-static wget segfaults: left out)."""
+    def busybox(self, busybox: Path, skip: Iterable[str] = ()) -> list[str]:
+        """/usr/bin/busybox plus a symlink per applet. (lab.md reports busybox-static 1.35 wget segfaulting; with
+        1.35.0-4+deb12u1+b1 and 1.37.0-6+b9 it works here, http/https/DNS/--spider, so wget is kept.)"""
         self.copy("usr/bin/busybox", busybox, 0o755)
         applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
         made = []
@@ -783,7 +784,7 @@ def build_busybox_tar(repo: AptRepo) -> Path:
     bb_path = _in_tree(tree, "busybox")
     bb = bb_path.read_bytes()
     applets = subprocess.run([str(bb_path), "--list"], capture_output=True, text=True, check=True)
-    links = {f"bin/{a}": "busybox" for a in applets.stdout.split() if a not in ("busybox", "wget")}
+    links = {f"bin/{a}": "busybox" for a in applets.stdout.split() if a != "busybox"}
     layer = _layer_tar({"bin/busybox": (bb, 0o755), "etc/passwd": (b"root:x:0:0:root:/root:/bin/sh\n", 0o644)},
                        links)  # fmt: skip
     write_docker_archive(dest, f"lab/busybox:{info.upstream_version}", [layer], ["sh"])

@@ -120,6 +120,8 @@ def test_docker26_registry_compose_keepalived_end_to_end(
     for i, v in enumerate(lab_artifacts.versions("registry")):
         h.sh(f"for n in $(seq 50); do curl -fs localhost:{5000 + i}/v2/ && exit 0; sleep 0.2; done; exit 1")
         assert v in h.sh(f"docker exec registry-r{i}-1 /bin/registry --version")
+        # a shell and wget for compose health checks (busybox)
+        assert h.sh(f"docker exec registry-r{i}-1 sh -c 'wget -q -O- http://127.0.0.1:5000/v2/'") == "{}"
     # push from this machine with skopeo (plain http)
     dest = f"docker://{h.ip}:5000/lab/busybox:1"
     subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"docker-archive:{lab_artifacts.busybox_tar}",

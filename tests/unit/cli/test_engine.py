@@ -1,6 +1,6 @@
 """``pulumi-kk init|delete|preview registry``: what the CLI asks of the Pulumi engine.
 
-The engine cannot run here (no Pulumi CLI can be installed on this machine); a stand-in records the calls.
+The engine cannot run here; a stand-in records the calls (no Pulumi CLI can be installed on this machine).
 ``tests/fakes/fake_pulumi.py`` is put first on PATH as ``pulumi``: it logs every invocation the Automation API makes
 (argv, cwd, passphrase presence, backend) and answers as the CLI does (``version``, ``stack select``/``init``,
 ``plugin install``, ``up``/``preview``/``destroy`` with engine events, ``stack output``, ``stack history``), keeping
@@ -416,6 +416,29 @@ def test_a_failed_install_is_exit_3_with_the_reason(env: Env, no_pulumi: Path,
     assert code == EXIT_NO_PULUMI
     assert "Temporary failure in name resolution" in err
     assert "curl -fsSL https://get.pulumi.com | sh" in err
+
+
+# --- the stand-in itself ------------------------------------------------------------------------------------------
+
+
+def test_the_stand_in_answers_the_sdks_config_and_history_calls(env: Env) -> None:
+    """Calls the CLI does not make today, through the SDK, so the stand-in stays honest for future callers."""
+    from pulumi import automation as auto
+
+    from pulumi_kk.sources import load_sources
+
+    src = load_sources(LOCALHOST, (), None, [f"work_dir={env.work}"])
+    stack = engine.stack_for(src, "cfg", engine.EngineDirs.for_sources(src))
+    stack.set_config("pulumi-kk:inventory", auto.ConfigValue(str(LOCALHOST)))
+    stack.set_all_config({"pulumi-kk:set": auto.ConfigValue("docker_version=24.0.9"),
+                          "pulumi-kk:token": auto.ConfigValue("t0ken", secret=True)})
+    assert stack.get_config("pulumi-kk:inventory").value == str(LOCALHOST)
+    every = stack.get_all_config()
+    assert every["pulumi-kk:set"].value == "docker_version=24.0.9"
+    assert every["pulumi-kk:token"].secret and every["pulumi-kk:token"].value == "t0ken"
+    assert stack.history() == [] and stack.outputs() == {}
+    assert [c["command"] for c in env.calls()].count("config set") == 1
+    assert all(c["exit_code"] == 0 for c in env.calls() if c["command"] != "stack select")
 
 
 # --- bad input is caught before the engine -----------------------------------------------------------------------

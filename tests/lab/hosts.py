@@ -52,11 +52,15 @@ HOST_RUN_OPTIONS = [
 
 
 def _proc_start_time(pid: int) -> str | None:
+    """Start time of a live process (None when gone or a zombie: a killed pytest may linger unreaped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # field 3: state
+        return None
+    return fields[19]  # field 22: starttime
 
 
 def owner_token(pid: int | None = None) -> str:
@@ -368,7 +372,7 @@ class LabRun:
                 )
             (self.dir / "KEPT.txt").write_text("\n".join(self.kept) + "\n")
             return
-        docker("rm", "-f", *[h.name for h in hosts], check=False, timeout=120)
+        docker("rm", "-f", "-v", *[h.name for h in hosts], check=False, timeout=120)
         docker("volume", "rm", "-f", *[h.volume for h in hosts], check=False)
         with self._lock:
             for h in hosts:

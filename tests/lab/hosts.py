@@ -371,6 +371,10 @@ class LabRun:
                     + f"   |  DOCKER_HOST={os.environ.get('DOCKER_HOST', '')} docker exec -it {h.name} bash"
                 )
             (self.dir / "KEPT.txt").write_text("\n".join(self.kept) + "\n")
+            with self._lock:
+                for h in hosts:
+                    if h in self.hosts:
+                        self.hosts.remove(h)
             return
         docker("rm", "-f", "-v", *[h.name for h in hosts], check=False, timeout=120)
         docker("volume", "rm", "-f", *[h.volume for h in hosts], check=False)
@@ -430,7 +434,7 @@ def remove_leftovers(include_kept: bool = False) -> dict[str, int]:
         live = set(docker("ps", "-a", "--filter", f"label={LABEL}.run", "--format",
                           '{{.Label "' + LABEL + '.run"}}').split())  # fmt: skip
         for d in RUNS_DIR.iterdir():
-            if d.is_dir() and d.name not in live and not (d / "KEPT.txt").exists():
+            if d.is_dir() and d.name not in live and (include_kept or not (d / "KEPT.txt").exists()):
                 for p in d.glob("*"):
                     p.unlink()
                 d.rmdir()

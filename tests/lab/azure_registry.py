@@ -14,9 +14,12 @@ is in golang-github-azure-azure-sdk-for-go-dev. Recipe (storage-emulators.md §4
   3. main.go = Debian's cmd/registry/main.go plus `_ ".../registry/storage/driver/azure"`;
   4. `GO111MODULE=off GOPROXY=off CGO_ENABLED=0 go build -ldflags '-X .../version.Version=2.8.2+azure'`.
 
-The result is a static binary cached under ``cache_dir/<recipe hash>/registry`` with a manifest (packages,
-versions, sha256, timings). The recipe hash covers this module's source (every constant and step above); a
-second call with the same recipe returns at once without touching apt.
+The result is a static binary cached under ``cache_dir/<recipe hash>/registry`` with ``manifest.json`` (packages,
+versions, sha256, source files, timings). The recipe hash covers this module's source (every constant and step
+above); a second call with the same recipe returns at once without touching apt. Also under cache_dir: ``source/``
+(the .dsc and tarballs), ``gocache/`` (Go build cache, kept: a changed recipe rebuilds in seconds) and ``work/``
+(the hard-linked sysroot, removed after a successful build). The unpacked debs (about 1.3 GB) live in lab/apt.py's
+shared per-deb cache, .lab/apt/x.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from . import elf
 from .apt import APT_DIR, AptRepo
-from .common import LabError, file_lock, log, need_tool, run, sha256_file
+from .common import LabError, file_lock, log, need_tool, record_timing, run, sha256_file
 
 RELEASE = "bookworm"
 SOURCE_PACKAGE = "docker-registry"
@@ -141,6 +144,7 @@ def build_azure_registry(cache_dir: Path) -> Path:
 def _phase(timings: dict[str, float], name: str, t: float) -> float:
     now = time.monotonic()
     timings[name] = round(now - t, 2)
+    record_timing(f"azure registry: {name}", now - t)
     log(f"azure registry: {name} {now - t:.1f}s")
     return now
 
@@ -154,7 +158,7 @@ def _build(cache_dir: Path, out_dir: Path, key: str) -> Path:
     # compile time) Go's cache keys include source directories, so a stable path keeps cache_dir/gocache useful.
     work = cache_dir / "work"
     if work.exists():
-        shutil.rmtree(work)
+        run(["rm", "-rf", "--one-file-system", str(work)])
     work.mkdir(parents=True)
 
     repo = AptRepo(RELEASE)
@@ -253,7 +257,8 @@ def _build(cache_dir: Path, out_dir: Path, key: str) -> Path:
     if not info.static:
         raise LabError(f"{binary_tmp} is not static (interp={info.interp}, needed={info.needed})")
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {
+    size = binary_tmp.stat().st_size
+    meta: dict[str, object] = {
         "recipe": key,
         "version": VERSION,
         "go": go_version,
@@ -275,7 +280,7 @@ def _build(cache_dir: Path, out_dir: Path, key: str) -> Path:
             }
             for p in infos
         ],
-        "size": binary_tmp.stat().st_size,
+        "size": size,
         "sha256": sha256_file(binary_tmp),
         "timings_s": timings,
     }
@@ -283,10 +288,14 @@ def _build(cache_dir: Path, out_dir: Path, key: str) -> Path:
     os.replace(binary_tmp, out_dir / BINARY_NAME)
     (out_dir / MANIFEST_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     t = _phase(timings, "check + install", t)
-    shutil.rmtree(work, ignore_errors=True)
+    for old in cache_dir.iterdir():  # outputs of earlier recipes (this module's older versions)
+        if old != out_dir and re.fullmatch(r"[0-9a-f]{16}", old.name) and (old / MANIFEST_NAME).exists():
+            run(["rm", "-rf", "--one-file-system", str(old)], check=False)
+    # removed (not kept for the next build): its hard links would keep .lab/apt/x's data alive after a purge
+    run(["rm", "-rf", "--one-file-system", str(work)], check=False)
     _phase(timings, "cleanup", t)
     log(
-        f"azure registry: built {out_dir / BINARY_NAME} ({meta['size'] / 1e6:.1f} MB, static) from "
+        f"azure registry: built {out_dir / BINARY_NAME} ({size / 1e6:.1f} MB, static) from "
         f"{len(infos)} debs + {SOURCE_PACKAGE} {dist_version}"
     )
     return out_dir / BINARY_NAME

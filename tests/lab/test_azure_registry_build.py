@@ -84,6 +84,7 @@ def proxy() -> Iterator[_Proxy]:
     t = threading.Thread(target=p.serve, name="azure-test-proxy", daemon=True)
     t.start()
     yield p
+    sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
     sock.close()
     t.join(timeout=5)
 
@@ -167,7 +168,7 @@ def test_build_is_static_cached_and_recorded(registry_binary: Path) -> None:
 
 def test_version_string(registry_binary: Path) -> None:
     out = run([str(registry_binary), "--version"], timeout=30).stdout
-    assert out.split() == [registry_binary.name, "github.com/docker/distribution", VERSION], out
+    assert out.split() == [str(registry_binary), "github.com/docker/distribution", VERSION], out
 
 
 def test_azure_driver_is_registered(registry_binary: Path, proxy: _Proxy, tmp_path: Path) -> None:

@@ -138,13 +138,15 @@ def check_artifacts(settings: Settings, arch: str, host: str) -> list[Finding]:
     return out
 
 
-def check_host(settings: Settings, inventory: Inventory, host: Host, probe: Probe) -> list[Finding]:
+def check_host(settings: Settings, inventory: Inventory, host: Host, probe: Probe,
+               node_ips: Sequence[str] | None = None) -> list[Finding]:
     """The rules for one host, from its probe."""
     f = probe.facts
     pc = settings.precheck
     reg = settings.image_registry
     nodes = inventory.group(IMAGE_REGISTRY)
-    node_ips = [str(h.node_ip) for h in nodes]
+    # Addresses may be Outputs in a program: the caller passes them resolved.
+    node_ips = list(node_ips) if node_ips is not None else [str(h.node_ip) for h in nodes]
     name = host.name
     out: list[Finding] = []
 

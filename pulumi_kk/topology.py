@@ -7,7 +7,8 @@ from .inventory import IMAGE_REGISTRY, NFS, Inventory
 from .settings.model import Settings
 
 
-def check_topology(inventory: Inventory, settings: Settings) -> tuple[str | None, list[str]]:
+def check_topology(inventory: Inventory, settings: Settings,
+                   external_storage: bool = False) -> tuple[str | None, list[str]]:
     """Rules that need the inventory and the settings together: (the nfs host if one is used, warnings)."""
     warnings: list[str] = []
     nodes = inventory.group(IMAGE_REGISTRY)
@@ -19,7 +20,8 @@ def check_topology(inventory: Inventory, settings: Settings) -> tuple[str | None
         raise KKError(f"storage.filesystem.nfs_mount needs exactly one nfs host; the nfs group has {len(nfs)}.",
                       source=inventory.source, key="spec.groups.nfs.hosts",
                       fix="list exactly one NFS server under spec.groups.nfs.hosts (KubeKey's rule).")
-    if reg.type == "registry" and len(nodes) > 1 and storage.driver == "filesystem" and not uses_nfs:
+    if reg.type == "registry" and len(nodes) > 1 and storage.driver == "filesystem" and not uses_nfs \
+            and not external_storage:
         raise KKError(f"{len(nodes)} registry nodes on local filesystem storage would each keep different images.",
                       source=inventory.source, key="image_registry.registry.storage",
                       fix="set image_registry.registry.storage.filesystem.nfs_mount (with one nfs host) or an object "

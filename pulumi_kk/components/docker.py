@@ -29,7 +29,7 @@ class Docker(pulumi.ComponentResource):
 
     def __init__(self, name: str, host: Host, settings: Settings, *, delete_data: bool = False,
                  facts: tuple[pulumi.Resource, pulumi.Output[Facts]] | None = None,
-                 precheck: tuple[pulumi.Input[str], Callable[[str], Any]] | None = None,
+                 precheck: tuple[pulumi.Input[str], Callable[[pulumi.Output[str]], pulumi.Output[Any]]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Plan first: an input error (for every arch the host may have) is raised before any resource exists,
         # so a bad setting never gets as far as the facts/precheck command on the host.
@@ -43,7 +43,7 @@ class Docker(pulumi.ComponentResource):
             probe_cmd = node.command("precheck", create=precheck[0])
             facts_res = probe_cmd
             self.facts = probe_cmd.stdout.apply(lambda out: parse_facts(out, host.name))
-            gate = probe_cmd.stdout.apply(precheck[1])
+            gate = precheck[1](probe_cmd.stdout)
         else:
             facts_res, self.facts = facts or node.gather_facts(settings.docker.data_root)
         steps = self.facts.apply(pick)

@@ -46,11 +46,12 @@ def _plan_all(hosts: list[Host], settings: Settings, nfs_host: str | None, delet
         arch_plans(h, make)
 
 
-def _verdict(settings: Settings, inventory: Inventory, host: Host) -> Callable[[str], str]:
+def _verdict(settings: Settings, inventory: Inventory, host: Host,
+             node_ips: pulumi.Output[list[str]]) -> Callable[[pulumi.Output[str]], pulumi.Output[str]]:
     """Judge a host's probe output: warnings are logged, errors stop every install step of that host."""
 
-    def judge(out: str) -> str:
-        findings = check_host(settings, inventory, host, parse_probe(out, host.name))
+    def judge(out: str, ips: list[str]) -> str:
+        findings = check_host(settings, inventory, host, parse_probe(out, host.name), ips)
         for f in findings:
             if f.level == WARNING:
                 pulumi.log.warn(f"precheck {host.name} {f.check}: {f.message}. {f.fix}".strip())
@@ -59,7 +60,10 @@ def _verdict(settings: Settings, inventory: Inventory, host: Host) -> Callable[[
                           fix="fix the hosts, or set precheck.as_warnings=true for a lab.")
         return "ok"
 
-    return judge
+    def gate(stdout: pulumi.Output[str]) -> pulumi.Output[str]:
+        return pulumi.Output.all(stdout, node_ips).apply(lambda a: judge(a[0], a[1]))
+
+    return gate
 
 
 class ImageRegistry(pulumi.ComponentResource):
@@ -85,7 +89,7 @@ class ImageRegistry(pulumi.ComponentResource):
             raise KKError("the image_registry group is empty.", source=inventory.source,
                           key="spec.groups.image_registry.hosts", fix="list the registry hosts there.")
         reg = settings.image_registry
-        nfs_host, warnings = check_topology(inventory, settings)
+        nfs_host, warnings = check_topology(inventory, settings, external_storage=storage is not None)
         _plan_all(hosts, settings, nfs_host, delete_data)
         super().__init__(TYPE, name, None, opts)
         for w in warnings:
@@ -98,7 +102,7 @@ class ImageRegistry(pulumi.ComponentResource):
             if precheck:
                 script = pulumi.Output.all(h.node_ip, node_ips).apply(
                     lambda a: probe_script(settings, [p for p in a[1] if p != str(a[0])]))
-                gate = (script, _verdict(settings, inventory, h))
+                gate = (script, _verdict(settings, inventory, h, node_ips))
             self.docker[h.name] = Docker(f"{name}-{h.name}-docker", h, settings, delete_data=delete_data,
                                          precheck=gate, opts=child)
         versions: dict[str, dict[str, str]] = {

@@ -189,12 +189,12 @@ def config_yml(settings: Settings, secrets: RegistrySecrets) -> str:
     return yaml.safe_dump(conf, sort_keys=False, default_flow_style=False)
 
 
-def compose_yml(settings: Settings, image: str, port: int) -> str:
+def compose_yml(settings: Settings, image: str, port: int, driver: str = "filesystem") -> str:
     major = major_version(settings)
     reg = settings.image_registry.registry
     volumes = [f"{REGISTRY_DIR}/config.yml:{CONFIG_PATHS[major]}:ro", f"{REGISTRY_DIR}/ssl:/etc/registry/ssl:ro",
                f"{REGISTRY_DIR}/auth:/etc/registry/auth:ro", f"{REGISTRY_DIR}/gcs:/etc/registry/gcs:ro"]
-    if reg.storage.driver == "filesystem":
+    if driver == "filesystem":
         volumes.append(f"{reg.storage.filesystem.rootdir}:/var/lib/registry")
     service: dict[str, Any] = {
         "image": image, "restart": "always", "ports": [f"{port}:5000"], "volumes": volumes,
@@ -230,7 +230,8 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     fs = reg.registry.storage.filesystem
     steps: list[Step] = []
     after: list[str] = ["compose-install"]
-    if reg.registry.storage.driver == "filesystem" and fs.nfs_mount:
+    driver = next(iter(secrets.storage)) if secrets.storage else reg.registry.storage.driver
+    if driver == "filesystem" and fs.nfs_mount:
         if not nfs_host:
             raise KKError("storage.filesystem.nfs_mount is set but the nfs group has no host.",
                           key="image_registry.registry.storage.filesystem.nfs_mount",
@@ -264,7 +265,7 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     if gcs_key:
         secret_files.append(SecretFile(f"{REGISTRY_DIR}/gcs/key.json", str(gcs_key), "0600"))
     port = service_port(settings, node_ips)
-    compose = compose_yml(settings, image, port)
+    compose = compose_yml(settings, image, port, driver)
     unit = render("common/compose.service.j2", what="image registry", project="registry", dir=REGISTRY_DIR)
     files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
              f"{REGISTRY_DIR}/config.yml": _redact(config, secrets, settings)}
@@ -274,21 +275,21 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
             files[f"/etc/docker/certs.d/{n}/ca.crt"] = secrets.ca_cert
     health = f"{ep.scheme}://127.0.0.1:{port}/"
     certs = [f"/etc/docker/certs.d/{n}" for n in names] if not reg.auth.plain_http else []
-    drop_data = reg.registry.storage.driver == "filesystem" and delete_data and not fs.nfs_mount
+    drop_data = driver == "filesystem" and delete_data and not fs.nfs_mount
     steps.append(Step(
         name="registry-service", layer="registry",
         script=render("common/compose-service.sh.j2", step="registry-service", what="the registry",
                       dir=REGISTRY_DIR, unit=UNIT, project="registry", service="registry", health=health, wait=90,
                       files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
                       mkdirs=[f"{REGISTRY_DIR}/{d}" for d in ("ssl", "auth", "gcs")] + (
-                          [fs.rootdir] if reg.registry.storage.driver == "filesystem" else [])),
+                          [fs.rootdir] if driver == "filesystem" else [])),
         delete=render("common/compose-service-remove.sh.j2", step="registry-service", what="the registry",
                       dir=REGISTRY_DIR, unit=UNIT, project="registry", note=(
                           "removes its data" if drop_data else "keeps its data"),
                       cleanup=[f"rm -rf {sh_quote(c)}" for c in certs] + (
                           [f"rm -rf {sh_quote(fs.rootdir)}"] if drop_data else [])),
         after=tuple(after), secret_files=tuple(secret_files), files=files,
-        description=f"registry {settings.registry_version} on {ep.url} ({reg.registry.storage.driver})"))
+        description=f"registry {settings.registry_version} on {ep.url} ({driver})"))
     return steps
 
 

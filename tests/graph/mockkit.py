@@ -402,8 +402,8 @@ class KKMocks(pmocks.Mocks):
             state.update(self._outputs(args) or {})
         return f"{args.name}-id", state
 
-    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pmocks.MockCallArgs) -> dict[Any, Any]:
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_a_stored_client_would_be_caught() -> None:
     prov.client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x",  # type: ignore[attr-defined]
                                aws_secret_access_key="y")
     # "cannot pickle SSLContext"; once other SDKs (pulumi_aws) are imported, dill recurses instead.
-    with pytest.raises((TypeError, RecursionError, Exception), match="pickle|recursion"):
+    with pytest.raises(Exception, match=r"pickle|recursion"):
         serialize_provider(prov)
 
 

@@ -449,7 +449,13 @@ class Replay:
         stack: str = "lab",
         parallel: int = 32,
         command_timeout_s: float = 1800,
+        config: dict[str, Any] | None = None,
+        secret_config_keys: Iterable[str] = (),
     ) -> None:
+        """`config`: Pulumi config for the program, keys "<project>:<key>" (non-str values are JSON-encoded, as
+        the CLI passes them); `secret_config_keys` makes `config.require_secret`-style reads secret."""
+        self.config = dict(config or {})
+        self.secret_config_keys = list(secret_config_keys)
         self.state_path = Path(state_path)
         self.project = project
         self.stack = stack
@@ -476,6 +482,10 @@ class Replay:
                 pulumi.runtime.set_mocks(
                     mocks, project=self.project, stack=self.stack, preview=False, monitor=_Monitor(mocks, ap)
                 )
+                pulumi.runtime.set_all_config(
+                    {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.config.items()},
+                    self.secret_config_keys,
+                )
                 from pulumi.runtime.settings import SETTINGS
                 from pulumi.runtime.stack import run_pulumi_func
 
@@ -485,6 +495,14 @@ class Replay:
                 def run_program() -> None:
                     out = program()
                     box["result"] = _sync_await(pulumi.Output.from_input(out).future())
+                    # pulumi.export() values: under mocks the stack registered its (empty) outputs before the
+                    # program ran, so read them from the stack resource itself
+                    from pulumi.runtime.settings import get_root_resource
+
+                    stack = get_root_resource()
+                    exported = dict(getattr(stack, "outputs", {}) or {})
+                    if exported:
+                        box["outputs"] = _sync_await(pulumi.Output.from_input(exported).future())
 
                 _sync_await(run_pulumi_func(run_program))
             except BaseException as e:  # re-raised in the caller's thread
@@ -505,6 +523,7 @@ class Replay:
         finally:
             self._save()
         ap.report.result = box.get("result")
+        ap.report.outputs.update(box.get("outputs") or {})
         ap.report.wall_s = ap.now()
         self.reports.append(ap.report)
         log.info(ap.report.summary())

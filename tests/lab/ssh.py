@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -190,9 +191,15 @@ def exec_command(
                 both += d
                 got = True
             if not got:
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                # read to EOF: sshd may send exit-status BEFORE the last data of the command (RFC 4254 does not
+                # order them), so an exit status alone does not mean all output has arrived
+                if (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
-                chan.status_event.wait(0.05)
+                # the channel's fileno is an OR-pipe of the stdout and stderr buffers (data, EOF or close)
+                select.select([chan], [], [], 0.05)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not chan.status_event.wait(left):
+            raise TimeoutError(f"no exit status within {timeout:.0f}s")
         status = chan.recv_exit_status()
         return ExecResult(
             status,

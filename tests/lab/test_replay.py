@@ -267,3 +267,51 @@ def test_local_command_stdin_env_dir_and_destroy(replay: Replay, tmp_path: Path)
     assert r.result == f"in\nx1\n{tmp_path}"
     replay.destroy()
     assert (tmp_path / "deleted").exists()
+
+
+class _Installer(pulumi.ComponentResource):
+    """A component like pulumi_kk's: children named f"{name}-<step>", a script copied then run."""
+
+    def __init__(self, name: str, h: LabHost, work: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("lab:index:Installer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        script = remote.CopyToRemote(f"{name}-script", connection=conn(h), remote_path=f"{work}/{name}.sh",
+                                     source=pulumi.StringAsset(f"sleep 0.3; echo {name} >> {work}/order\n"),
+                                     opts=child)  # fmt: skip
+        self.run = remote.Command(f"{name}-run", connection=conn(h), create=f"sh {work}/{name}.sh",
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[script]))  # fmt: skip
+        self.register_outputs({"stdout": self.run.stdout})
+
+
+def test_components_config_and_depends_on_a_component(hosts: list[LabHost], tmp_path: Path, work: str) -> None:
+    h = hosts[0]
+    replay = Replay(tmp_path / "state.json", project="kk", config={"kk:greeting": "hi", "kk:n": 2})
+
+    def program() -> None:
+        cfg = pulumi.Config()
+        first = _Installer("first", h, work)
+        # depends_on a component = after all of its children
+        remote.Command("after", connection=conn(h), create=f"echo {cfg.require('greeting')}-{cfg.require_int('n')}"
+                       f" >> {work}/order", opts=pulumi.ResourceOptions(depends_on=[first]))  # fmt: skip
+        pulumi.export("first", first.run.stdout)
+
+    r = replay.apply(program)
+    print(r.summary())
+    assert h.sh(f"cat {work}/order").split() == ["first", "hi-2"]
+    assert r.by_name("first").op == "echo"  # the component itself is only echoed
+    assert r.counts["created"] == 3 and r.outputs == {"first": ""}
+
+
+def test_failed_create_is_retried_on_next_apply(hosts: list[LabHost], replay: Replay, work: str) -> None:
+    h = hosts[0]
+
+    def program() -> None:
+        remote.Command("needs-file", connection=conn(h), create=f"cat {work}/flag")
+
+    with pytest.raises(ReplayError):
+        replay.apply(program)
+    h.sh(f"echo ready > {work}/flag")
+    # inputs unchanged, but the resource failed to initialise: like the engine, the next apply updates it
+    r = replay.apply(program)
+    assert r.counts["updated"] == 1 and r.by_name("needs-file").ran[0].stdout == "ready\n"
+    assert replay.apply(program).commands_run == 0

@@ -220,7 +220,21 @@ def _contains_unknown(v: Any) -> bool:
     return False
 
 
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
 def _hash_path(p: Path) -> str:
+    """sha256 of a file, or of a directory tree (relative paths + file hashes); files memoised by mtime/size."""
+    if p.is_file():
+        st = p.stat()
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        if key not in _HASH_CACHE:
+            _HASH_CACHE[key] = _hash_path_uncached(p)
+        return _HASH_CACHE[key]
+    return _hash_path_uncached(p)
+
+
+def _hash_path_uncached(p: Path) -> str:
     h = hashlib.sha256()
     if p.is_dir():
         for f in sorted(x for x in p.rglob("*") if x.is_file()):
@@ -516,10 +530,16 @@ class Replay:
         th.start()
         th.join()
         try:
-            # deletes: replaced originals (create-before-delete) and resources no longer in the program
-            gone = {u: e for u, e in self.state["resources"].items() if u not in ap.seen}
-            todo: list[tuple[str, dict[str, Any]]] = [*ap.pending_deletes, *gone.items()]
-            self._delete_all(ap, todo, remove_from_state=list(gone))
+            pending = [(u, e) for u, e in self.state.pop("pending_deletes", [])] + ap.pending_deletes
+            if "error" in box:
+                # the program did not finish: like the engine, delete nothing (what was not registered is not
+                # "gone"); originals of create-before-delete replacements wait for the next apply
+                self.state["pending_deletes"] = [[u, e] for u, e in pending]
+            else:
+                # deletes: replaced originals (create-before-delete) and resources no longer in the program
+                gone = {u: e for u, e in self.state["resources"].items() if u not in ap.seen}
+                todo: list[tuple[str, dict[str, Any]]] = [*pending, *gone.items()]
+                self._delete_all(ap, todo, remove_from_state=list(gone))
         finally:
             self._save()
         ap.report.result = box.get("result")
@@ -536,7 +556,7 @@ class Replay:
     def destroy(self, *, raise_on_failure: bool = True) -> ApplyReport:
         """Run every stored delete, dependents first (like `pulumi destroy`), and empty the state."""
         ap = _Apply(self, "destroy")
-        todo = list(self.state["resources"].items())
+        todo = [(u, e) for u, e in self.state.pop("pending_deletes", [])] + list(self.state["resources"].items())
         try:
             self._delete_all(ap, todo, remove_from_state=[u for u, _ in todo])
         finally:
@@ -607,9 +627,11 @@ class Replay:
                 op = "update"
             else:
                 op = "same"
-            for k in ignore:  # ignored inputs keep their old value in state
+            for k in ignore:  # ignored inputs keep their old value (in state, and for the provider)
                 if k in old["inputs"]:
                     inputs[k] = old["inputs"][k]
+                    if k in plain_raw and not isinstance(old["inputs"][k], dict | list):
+                        plain_raw[k] = old["inputs"][k]
         rep.op = op
         outputs: dict[str, Any] = {}
         if op == "same":

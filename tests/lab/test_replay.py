@@ -315,3 +315,23 @@ def test_failed_create_is_retried_on_next_apply(hosts: list[LabHost], replay: Re
     r = replay.apply(program)
     assert r.counts["updated"] == 1 and r.by_name("needs-file").ran[0].stdout == "ready\n"
     assert replay.apply(program).commands_run == 0
+
+
+def test_program_error_deletes_nothing(replay: Replay, tmp_path: Path) -> None:
+    mode = {"v": "full"}
+
+    def program() -> None:
+        local.Command("a", create="true", delete=f"touch {tmp_path}/a-deleted")
+        if mode["v"] == "raise":
+            raise RuntimeError("program bug")
+        if mode["v"] == "full":
+            local.Command("b", create="true", delete=f"touch {tmp_path}/b-deleted")
+
+    replay.apply(program)
+    mode["v"] = "raise"
+    with pytest.raises(RuntimeError, match="program bug"):
+        replay.apply(program)
+    assert not (tmp_path / "b-deleted").exists()  # b was not registered, but the program failed: not "gone"
+    mode["v"] = "without-b"
+    r = replay.apply(program)
+    assert r.names("delete") == ["b"] and (tmp_path / "b-deleted").exists()

@@ -5,6 +5,7 @@
     {binary_dir}/image-registry/registry/{v}/amd64/registry-{v}-linux-amd64.tgz    docker save | gzip, registry:{v}
     {binary_dir}/image-registry/docker-registry/{v}/amd64/docker-registry-{v}-linux-amd64.tgz   same file (KubeKey name)
     {binary_dir}/image-registry/keepalived/{v}/amd64/keepalived-{v}-linux-amd64.tgz  osixia/keepalived:{v}
+    {binary_dir}/image-registry/haproxy/{v}/amd64/haproxy-{v}-linux-amd64.tgz        haproxy:{v} (pulumi_kk)
     {lab}/images/busybox.tar                                                        docker-archive, tiny image
 
 Sources: bookworm (the hosts' release) gives the "old" versions, trixie the "new" ones, both fetched with a
@@ -72,7 +73,7 @@ LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib64", "li
 
 @dataclass
 class Artifact:
-    kind: str  # docker | docker-compose | registry | keepalived | busybox-image
+    kind: str  # docker | docker-compose | registry | keepalived | haproxy
     version: str  # the version the directory names
     path: Path
     sha256: str
@@ -692,6 +693,92 @@ def build_keepalived(repo: AptRepo, store: _Store) -> Artifact:
     return a
 
 
+HAPROXY_ENTRYPOINT = """\
+#!/bin/sh
+# Lab stand-in for the official haproxy image's entrypoint: options alone ("-f x.cfg") run haproxy with them;
+# "haproxy ..." runs in master-worker mode in the foreground (-W -db); anything else is exec'd as given.
+set -e
+case "${1:-}" in
+  -*) set -- haproxy "$@" ;;
+esac
+if [ "${1:-}" = haproxy ]; then
+  shift
+  set -- haproxy -W -db "$@"
+fi
+exec "$@"
+"""
+
+
+def build_haproxy(repo: AptRepo, store: _Store) -> Artifact:
+    """`haproxy:{v}` like the official image: config /usr/local/etc/haproxy/haproxy.cfg, CMD haproxy -f …,
+    entrypoint adding -W -db, USER haproxy (uid 99; pulumi_kk's compose file runs it as user 0)."""
+    closure = repo.lib_closure(["haproxy"])
+    pkgs = sorted(set(closure) | {"busybox-static", "ca-certificates", "libc6", "libgcc-s1"})
+    repo.prefetch(pkgs)
+    version = repo.info("haproxy").upstream_version
+    key = sha256_json(
+        {
+            "debs": [repo.info(p).sha256 for p in pkgs],
+            "entry": HAPROXY_ENTRYPOINT,
+            "code": _code_hash(build_haproxy, RootfsTar, lib_closure, _docker_save_gz),
+        }
+    )
+    if (hit := store.lookup("haproxy", version, key)) is not None:
+        return hit
+    t0 = time.monotonic()
+    trees = repo.extract(pkgs)
+    hap = _in_tree(trees["haproxy"], "haproxy")
+    libs = lib_closure([hap], list(trees.values()))
+    d = store.dir("haproxy", version, key)
+    with tempfile.TemporaryDirectory(dir=d) as tmp:
+        rt = RootfsTar(Path(tmp) / "rootfs.tar")
+        rt.copy("usr/local/sbin/haproxy", hap, 0o755)
+        rt.libs(libs)
+        rt.busybox(_in_tree(trees["busybox-static"], "busybox"))
+        rt.etc_basics(extra_passwd="haproxy:x:99:99:haproxy:/var/lib/haproxy:/usr/sbin/nologin\n",
+                      extra_group="haproxy:x:99:\n")  # fmt: skip
+        rt.ca_bundle(trees["ca-certificates"])
+        rt.file("usr/local/bin/docker-entrypoint.sh", HAPROXY_ENTRYPOINT.encode(), 0o755)
+        rt.dir("usr/local/etc/haproxy")
+        rt.dir("var/lib/haproxy")
+        rt.file(
+            "usr/local/etc/haproxy/haproxy.cfg",
+            b"# lab default (the official image ships none): replace by mounting your own\n"
+            b"global\n  log stdout format raw local0\ndefaults\n  mode http\n  timeout connect 5s\n"
+            b"  timeout client 30s\n  timeout server 30s\n",
+        )
+        rt.close()
+        tag = f"haproxy:{version}"
+        _docker_import(
+            rt.path,
+            tag,
+            [
+                'ENTRYPOINT ["docker-entrypoint.sh"]',
+                'CMD ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]',
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "USER haproxy",
+                "WORKDIR /var/lib/haproxy",
+                f"LABEL {LABEL}.source=debian-{repo.release}-haproxy-{repo.info('haproxy').version}",
+            ],
+        )
+    try:
+        got = _smoke(tag, "/usr/local/sbin/haproxy", "-v")
+        if f"version {version}" not in got:
+            raise LabError(f"haproxy image prints {got!r}, expected version {version}")
+        _smoke(tag, "docker-entrypoint.sh", "haproxy", "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg")
+        out = d / f"haproxy-{version}-linux-{ARCH}.tgz"
+        _docker_save_gz(tag, out)
+    finally:
+        docker("rmi", tag, check=False)
+    comps = {"haproxy": _binary_report(hap, "haproxy", repo.info("haproxy").version, (9, 99))}
+    a = Artifact("haproxy", version, out, "", 0, repo.release, comps,
+                 [f"haproxy -v: {got.splitlines()[0]}", f"libraries: {len(libs)}"],
+                 time.monotonic() - t0, tag)  # fmt: skip
+    store.save(a, key)
+    log(f"artifact haproxy-{version} image ({a.size / 1e6:.0f} MB) built in {a.build_s:.1f}s")
+    return a
+
+
 # ------------------------------------------------------------------------------------ tiny images (pushes)
 
 
@@ -812,7 +899,7 @@ def build_all(parallel: int = 3) -> LabArtifacts:
         t1 = time.monotonic()
         for r in (old, new):
             names = set(_docker_packages(r).values()) | {"docker-registry", "busybox-static", "ca-certificates"}
-            names |= set(r.lib_closure(["keepalived", "curl"])) | {"libc6", "libgcc-s1"}
+            names |= set(r.lib_closure(["keepalived", "curl", "haproxy"])) | {"libc6", "libgcc-s1"}
             if r is new:
                 names.add("docker-compose")
             r.prefetch(sorted(names))
@@ -827,6 +914,8 @@ def build_all(parallel: int = 3) -> LabArtifacts:
             f"registry-{new.release}": lambda: build_registry(new, store),
             f"keepalived-{old.release}": lambda: build_keepalived(old, store),
             f"keepalived-{new.release}": lambda: build_keepalived(new, store),
+            f"haproxy-{old.release}": lambda: build_haproxy(old, store),
+            f"haproxy-{new.release}": lambda: build_haproxy(new, store),
         }
         items: dict[str, dict[str, Artifact]] = {}
         t2 = time.monotonic()
@@ -853,6 +942,8 @@ def build_all(parallel: int = 3) -> LabArtifacts:
                     a.path = _link(a.path, f"image-registry/registry/{v}/{ARCH}/registry-{v}-linux-{ARCH}.tgz")
                 elif kind == "keepalived":
                     a.path = _link(a.path, f"image-registry/keepalived/{v}/{ARCH}/keepalived-{v}-linux-{ARCH}.tgz")
+                elif kind == "haproxy":
+                    a.path = _link(a.path, f"image-registry/haproxy/{v}/{ARCH}/haproxy-{v}-linux-{ARCH}.tgz")
         timings["total"] = time.monotonic() - t0
         res = LabArtifacts(BINARY_DIR, items, busybox, {k: round(t, 2) for k, t in timings.items()})
         for k, t in res.timings.items():

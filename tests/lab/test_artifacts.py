@@ -37,7 +37,7 @@ WantedBy=multi-user.target
 def test_layout_and_versions(lab_artifacts: LabArtifacts) -> None:
     bd = lab_artifacts.binary_dir
     print(json.dumps(lab_artifacts.timings, indent=1))
-    for kind in ("docker", "docker-compose", "registry", "keepalived"):
+    for kind in ("docker", "docker-compose", "registry", "keepalived", "haproxy"):
         assert len(lab_artifacts.versions(kind)) >= 1, kind
         for v in lab_artifacts.versions(kind):
             a = lab_artifacts.get(kind, v)
@@ -128,6 +128,22 @@ def test_docker26_registry_compose_keepalived_end_to_end(
                     dest], check=True, capture_output=True)  # fmt: skip
     assert "lab/busybox" in h.sh("curl -fs localhost:5000/v2/_catalog")
     t_registry = time.monotonic() - t0 - t_docker
+
+    # haproxy images (pulumi_kk's active-active balancer): official-image layout, run as user 0 on the host net
+    for i, v in enumerate(lab_artifacts.versions("haproxy")):
+        h.put(lab_artifacts.path("haproxy", v), f"/tmp/haproxy-{v}.tgz")
+        assert h.sh(f"docker load -i /tmp/haproxy-{v}.tgz") == f"Loaded image: haproxy:{v}"
+        cfg = (f"global\n  log stdout format raw local0 notice\ndefaults\n  mode tcp\n  timeout connect 3s\n"
+               f"  timeout client 1m\n  timeout server 1m\nfrontend registry\n  bind :{5080 + i}\n"
+               f"  default_backend registries\nbackend registries\n  balance roundrobin\n"
+               f"  option httpchk GET /v2/\n  http-check expect status 200\n"
+               f"  server r0 127.0.0.1:5000 check inter 1s\n  server r1 127.0.0.1:5001 check inter 1s\n")
+        h.sh(f"mkdir -p /opt/haproxy-{i}")
+        h.run(f"cat > /opt/haproxy-{i}/haproxy.cfg", stdin=cfg)
+        h.sh(f"docker run -d --name hap-{i} --network host --user 0 "
+             f"-v /opt/haproxy-{i}/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro haproxy:{v}")
+        h.sh(f"for n in $(seq 50); do curl -fs localhost:{5080 + i}/v2/ && exit 0; sleep 0.2; done; "
+             f"docker logs hap-{i}; exit 1")
 
     # keepalived images: --copy-service reads /container/service/keepalived/assets/keepalived.conf
     vips = {}

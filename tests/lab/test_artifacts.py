@@ -90,6 +90,25 @@ def test_docker_bundles_load_on_bookworm_host(lab_artifacts: LabArtifacts, lab_h
             assert "GLIBC" not in r.stdout and "error while loading shared libraries" not in r.stdout, r.stdout
 
 
+def test_docker_upgrade_old_to_new_keeps_containers(lab_artifacts: LabArtifacts, lab_hosts: object) -> None:
+    """The two docker bundles are a real upgrade pair: a container started by the old daemon (restart=always,
+    published port) runs again under the new one."""
+    (h,) = lab_hosts(1, name="upg")  # type: ignore[operator]
+    old, new = lab_artifacts.versions("docker")[0], lab_artifacts.versions("docker")[-1]
+    _install_docker(h, lab_artifacts.path("docker", old))
+    assert h.sh("docker version --format '{{.Server.Version}}'").startswith(old)
+    h.put(lab_artifacts.busybox_tar, "/tmp/busybox.tar")
+    img = h.sh("docker load -i /tmp/busybox.tar").split()[-1]
+    h.sh(f"docker run -d --name web --restart always -p 8080:8080 {img} httpd -f -p 8080 -h /etc")
+    wait_web = "for n in $(seq 50); do curl -fs localhost:8080/passwd >/dev/null && exit 0; sleep 0.2; done; exit 1"
+    h.sh(wait_web)
+    h.sh("systemctl stop docker.service")
+    _install_docker(h, lab_artifacts.path("docker", new))
+    assert h.sh("docker version --format '{{.Server.Version}}'").startswith(new)
+    h.sh(wait_web)
+    assert h.sh("docker inspect -f '{{.State.Running}}' web") == "true"
+
+
 def test_docker26_registry_compose_keepalived_end_to_end(
     lab_artifacts: LabArtifacts, lab_hosts: object, lab_net: LabNetwork
 ) -> None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import ssh
-from .common import LAB_DIR, LABEL, LabError, docker, log
+from .common import LAB_DIR, LABEL, LabError, docker, log, run
 from .host_image import ensure_host_image
 
 RUNS_DIR = LAB_DIR / "runs"
@@ -229,6 +229,15 @@ class LabRun:
                 for cfg in (net.get("IPAM") or {}).get("Config") or []:
                     if cfg.get("Subnet"):
                         used.add(cfg["Subnet"])
+        # … and the machine's own routes (a lab subnet overlapping the machine's network would cut it off)
+        for line in run(["ip", "-o", "-4", "route", "show"], check=False).stdout.splitlines():
+            dest = line.split()[0] if line.strip() else "default"
+            if dest == "default":
+                continue
+            try:
+                used.add(str(ipaddress.ip_network(dest, strict=False)))
+            except ValueError:
+                continue
         name = f"{self.prefix}-net"
         for sub in SUBNET_BASE.subnets(new_prefix=24):
             if any(ipaddress.ip_network(u, strict=False).overlaps(sub) for u in used):

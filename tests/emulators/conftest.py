@@ -9,92 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-AZURITE_DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-AZURITE_API_VERSION = "2026-06-06"  # Azurite 3.37 rejects the SDK's default (2026-10-06)
+from servers import AZURITE_API_VERSION, AZURITE_DEV_KEY, Emulator, free_port, start, stop
 
-
-@dataclass
-class Emulator:
-    """A running emulator: its endpoint, process and log file."""
-
-    name: str
-    endpoint: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _http_status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-    except (OSError, ValueError):
-        return None
-
-
-def _start(name: str, argv: list[str], port: int, probe: str, log_dir: Path, timeout: float = 60.0,
-           env: dict[str, str] | None = None, cwd: Path | None = None) -> Emulator:
-    """Spawn ``argv`` and wait until ``probe`` answers over HTTP; fail with the log tail otherwise."""
-    if _answers(port):
-        pytest.fail(f"{name}: port 127.0.0.1:{port} already answers before start; refusing to test a stale server")
-    log = log_dir / f"{name}.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=cwd, start_new_session=True)
-    emu = Emulator(name, f"http://127.0.0.1:{port}", port, proc, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{name} exited with {proc.returncode} during start-up:\n{emu.log_tail()}")
-        if _http_status(probe) is not None:
-            return emu
-        time.sleep(0.1)
-    _stop(emu)
-    pytest.fail(f"{name} did not answer {probe} within {timeout:.0f} s:\n{emu.log_tail()}")
-
-
-def _stop(emu: Emulator) -> None:
-    """Stop the emulator by its PID (SIGTERM, then SIGKILL)."""
-    if emu.proc.poll() is None:
-        emu.proc.terminate()
-        try:
-            emu.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            emu.proc.kill()
-            emu.proc.wait(timeout=10)
+__all__ = ["AZURITE_API_VERSION", "AZURITE_DEV_KEY", "Emulator"]
 
 
 @pytest.fixture(scope="session")
@@ -105,12 +29,12 @@ def emulator_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def moto_s3(emulator_logs: Path) -> Iterator[Emulator]:
     """moto's S3 server (``python -m moto.server``); SigV4 signatures are not checked by moto."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    emu = _start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port,
+    emu = start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port,
                  f"http://127.0.0.1:{port}/moto-api/", emulator_logs, env=env)
     yield emu
-    _stop(emu)
+    stop(emu)
 
 
 def _fake_gcs_binary() -> Path:
@@ -127,14 +51,14 @@ def _fake_gcs_binary() -> Path:
 @pytest.fixture(scope="session")
 def fake_gcs(emulator_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """fake-gcs-server with the memory backend (the filesystem backend rejects versioning)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [str(_fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
             "-backend", "memory", "-external-url", url, "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"]
-    emu = _start("fake-gcs", argv, port, f"{url}/storage/v1/b", emulator_logs,
+    emu = start("fake-gcs", argv, port, f"{url}/storage/v1/b", emulator_logs,
                  cwd=tmp_path_factory.mktemp("fake-gcs"))
     yield emu
-    _stop(emu)
+    stop(emu)
 
 
 @pytest.fixture(scope="session")
@@ -145,11 +69,11 @@ def azurite(emulator_logs: Path, tmp_path_factory: pytest.TempPathFactory,
     if not binary.exists():
         pytest.fail(f"Azurite is not installed at {binary}; run `.ci/setup --test` "
                     "(npm install --prefix .lab/node azurite@3.37.0)")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("azurite")
     argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
             "--inMemoryPersistence", "--disableTelemetry", "--silent"]
-    emu = _start("azurite", argv, port, f"http://127.0.0.1:{port}/devstoreaccount1?comp=list", emulator_logs,
+    emu = start("azurite", argv, port, f"http://127.0.0.1:{port}/devstoreaccount1?comp=list", emulator_logs,
                  cwd=workdir)
     blob_endpoint = f"http://127.0.0.1:{port}/devstoreaccount1"
     emu.extra = {
@@ -160,7 +84,7 @@ def azurite(emulator_logs: Path, tmp_path_factory: pytest.TempPathFactory,
                               f"AccountKey={AZURITE_DEV_KEY};BlobEndpoint={blob_endpoint};"),
     }
     yield emu
-    _stop(emu)
+    stop(emu)
 
 
 @pytest.fixture(scope="session")

@@ -406,6 +406,36 @@ class _Monitor(pmocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
 
 
+def _dynamic(ap: _Apply, urn: str, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+    """Run a Python dynamic provider the way the engine's provider host does: ``create`` the first time,
+    nothing while its inputs stay the same, ``diff`` then ``update`` (or a new ``create`` when it replaces)
+    when they change. Its id, inputs and outputs live in the state file under ``dynamic``."""
+    import base64
+
+    import dill
+
+    plain, _ = unwrap(dict(args.inputs))
+    blob = plain.pop("__provider")
+    provider = dill.loads(base64.b64decode(blob))
+    store = ap.replay.state.setdefault("dynamic", {})
+    old = store.get(urn)
+    with ap.lock:
+        rep = ap.report.resources.setdefault(
+            urn, ResourceReport(urn, args.typ, args.name, "same", started=ap.now()))
+    if old and old["inputs"] == plain:
+        rid, outs = old["id"], old["outputs"]
+    elif old and not (provider.diff(old["id"], old["outputs"], plain).replaces or []):
+        rid, outs = old["id"], provider.update(old["id"], old["outputs"], plain).outs
+        rep.op = "update"
+    else:
+        res = provider.create(plain)
+        rid, outs = res.id, res.outs
+        rep.op = "replace" if old else "create"
+    with ap.lock:
+        store[urn] = {"id": rid, "inputs": plain, "outputs": outs}
+    return rid, {**outs, "__provider": blob}
+
+
 class _EchoMocks(pmocks.Mocks):
     """Resources we do not execute echo their inputs; `command:local:run` invokes run locally."""
 
@@ -414,6 +444,8 @@ class _EchoMocks(pmocks.Mocks):
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         urn = f"{args.typ}::{args.name}"
+        if args.custom and args.typ.startswith("pulumi-python:dynamic"):
+            return _dynamic(self.apply, urn, args)
         if args.typ != "pulumi:pulumi:Stack":
             with self.apply.lock:
                 self.apply.report.resources.setdefault(

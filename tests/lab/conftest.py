@@ -37,7 +37,7 @@ _run: LabRun | None = None
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _LAB_DIR in Path(str(item.fspath)).resolve().parents:
+        if _LAB_DIR in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.lab)
         names = getattr(item, "fixturenames", ())
         if "lab_hosts" in names or "lab_host_image" in names:

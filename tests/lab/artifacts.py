@@ -68,6 +68,8 @@ IMAGES_DIR = ART_DIR / "images"
 ARCH = "amd64"
 HOST_RELEASE = "bookworm"  # release of the lab hosts (host image)
 NEW_RELEASE = "trixie"
+# binary_dir subtrees this module owns (stale versions there are removed); anything else is left alone
+MANAGED_IMAGE_REGISTRY_DIRS = ("docker-compose", "registry", "docker-registry", "keepalived", "haproxy")
 LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib64", "lib64", "usr/lib", "lib")
 
 
@@ -341,16 +343,19 @@ class _Store:
 
 
 def _link(src: Path, rel: str) -> Path:
+    """Hard-link src to BINARY_DIR/rel, atomically (another pytest session may be reading binary_dir)."""
     dest = BINARY_DIR / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() or dest.is_symlink():
-        if dest.exists() and os.path.samefile(src, dest):
-            return dest
-        dest.unlink()
+    if dest.exists() and os.path.samefile(src, dest):
+        return dest
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    if tmp.exists():
+        tmp.unlink()
     try:
-        os.link(src, dest)
+        os.link(src, tmp)
     except OSError:
-        shutil.copy2(src, dest)
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dest)
     return dest
 
 
@@ -928,9 +933,14 @@ def build_all(parallel: int = 3) -> LabArtifacts:
                 items.setdefault(a.kind, {})[a.version] = a
             busybox = bb.result()
         timings["build"] = time.monotonic() - t2
-        # binary_dir: exactly the current artifacts
-        if BINARY_DIR.exists():
-            shutil.rmtree(BINARY_DIR)
+        # binary_dir: exactly the current artifacts (linked atomically; files of versions no longer built are
+        # removed afterwards, never the whole tree: another session may be using it)
+        managed = [BINARY_DIR / "docker", *[BINARY_DIR / "image-registry" / k for k in MANAGED_IMAGE_REGISTRY_DIRS]]
+
+        def managed_files() -> set[Path]:
+            return {p for d in managed if d.exists() for p in d.rglob("*") if p.is_file()}
+
+        before = managed_files()
         for kind, by_v in items.items():
             for v, a in by_v.items():
                 if kind == "docker":
@@ -944,6 +954,18 @@ def build_all(parallel: int = 3) -> LabArtifacts:
                     a.path = _link(a.path, f"image-registry/keepalived/{v}/{ARCH}/keepalived-{v}-linux-{ARCH}.tgz")
                 elif kind == "haproxy":
                     a.path = _link(a.path, f"image-registry/haproxy/{v}/{ARCH}/haproxy-{v}-linux-{ARCH}.tgz")
+        current = managed_files()
+        linked = {a.path for by in items.values() for a in by.values()}
+        linked |= {
+            BINARY_DIR / f"image-registry/docker-registry/{v}/{ARCH}/docker-registry-{v}-linux-{ARCH}.tgz"
+            for v in items.get("registry", {})
+        }
+        for stale in sorted((before | current) - linked):
+            stale.unlink(missing_ok=True)
+        for d in sorted((p for m in managed if m.exists() for p in m.rglob("*") if p.is_dir()),
+                        key=lambda p: -len(p.parts)):  # fmt: skip
+            if not any(d.iterdir()):
+                d.rmdir()
         timings["total"] = time.monotonic() - t0
         res = LabArtifacts(BINARY_DIR, items, busybox, {k: round(t, 2) for k, t in timings.items()})
         for k, t in res.timings.items():

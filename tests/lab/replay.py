@@ -21,12 +21,33 @@ after the program, in reverse dependency order. A failed resource does not stop 
 --continue-on-error behaviour); resources depending on a failed one are skipped. `apply()` raises ReplayError
 listing every failure after everything that could run has run.
 
+Details that follow the provider/engine (pulumi-command 1.2.x, pulumi-go-provider `infer`):
+  * `environment` is sent with SSH setenv requests that want a reply; a refusal (sshd without AcceptEnv) fails
+    the resource with `could not set environment variable "K": ssh: setenv failed` plus the provider's
+    "Unable to set 'K' … AcceptEnv" diagnostic. PULUMI_COMMAND_STDOUT/STDERR (previous outputs, on update and
+    delete unless addPreviousOutputInEnv=false) are only warned about, as in the provider.
+  * a non-zero exit fails with `<host>:<port>: Process exited with status N: running "<cmd>":\n<stdout+stderr>`.
+  * dialErrorLimit (default 10, -1 = unlimited) and perDialTimeout are honoured; hostKey pins the server key
+    (without it any key is accepted, like the provider); proxy (bastion) is supported.
+  * CopyToRemote copies again on update only when the source hash or remotePath changed; it creates parent
+    directories (v1.2.1) and has no delete.
+  * a Command whose create/update failed stays in state marked init_failed; the next apply updates it even with
+    unchanged inputs (the engine retries resources with initialization errors).
+  * if the program itself raises, nothing is deleted (unregistered resources are not "gone"); originals of
+    create-before-delete replacements are kept as pending deletes for the next apply or destroy.
+  * retainOnDelete skips the delete command; deletedWith skips it when that resource is deleted too.
+  * `command:local:run` invokes run locally; other invokes return {}.
+
 Secrets: inputs arrive wrapped as {sig: secret, value: …}; they are unwrapped for execution, and a command whose
-text was secret is shown as "[secret]" in reports, logs and error messages. The state file holds values in
-plain text (mode 0600): it lives in the test's tmp dir.
+text was secret is shown as "[secret]" in reports, logs and error messages (its stdout/stderr outputs become
+secret too). The state file holds values in plain text (mode 0600): it lives in the test's tmp dir.
+
+Not modelled: preview/dry-run, refresh, import, protect, custom timeouts, hooks and transforms (mocks do not run
+them), Windows, agent auth, asset/archive outputs of local.Command. One Replay object runs one apply at a time.
 
 State file format: {"version": 1, "resources": {urn: {type, name, inputs, outputs, secret_keys, dependencies,
-parent, delete_before_replace, retain_on_delete, deleted_with, seq, init_failed}}}.
+parent, delete_before_replace, retain_on_delete, deleted_with, replacement_trigger, seq, init_failed}},
+"pending_deletes": [[urn, entry], …]}.
 """
 
 from __future__ import annotations

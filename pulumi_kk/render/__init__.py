@@ -8,6 +8,9 @@ from typing import Any
 
 import jinja2
 
+from ..artifacts import ResolvedArtifact
+from ..plan import Step
+
 
 def sh_quote(value: Any) -> str:
     """Quote a value for POSIX sh."""
@@ -31,3 +34,14 @@ def environment() -> jinja2.Environment:
 def render(template: str, **values: Any) -> str:
     """Render one template (path relative to ``templates/``)."""
     return environment().get_template(template).render(**values)
+
+
+def image_step(name: str, art: ResolvedArtifact) -> Step:
+    """Make ``art``'s image available to the host's docker: load its tarball (uploaded first when local,
+    downloaded when a URL) or pull it; the delete removes the image."""
+    return Step(
+        name=name, layer=name,
+        script=render("common/image-load.sh.j2", step=name, image=art.image, artifact=art),
+        delete=render("common/image-remove.sh.j2", step=name, image=art.image),
+        uploads=(art,) if art.is_local else (), after=("docker-install",),
+        description=f"load {art.image} ({art.arch})")

@@ -9,7 +9,7 @@ import yaml
 from ..artifacts import resolve
 from ..plan import Step
 from ..settings.model import Settings
-from . import render
+from . import image_step, render
 from .registry import endpoint
 
 HAPROXY_DIR = "/opt/pulumi-kk/haproxy"
@@ -62,11 +62,7 @@ def balancer_steps(settings: Settings, arch: str, node_ips: Sequence[str]) -> li
              f"/etc/systemd/system/{UNIT}": render("common/compose.service.j2", what="registry load balancer",
                                                    project="haproxy", dir=HAPROXY_DIR)}
     return [
-        Step(name="haproxy-image", layer="haproxy-image",
-             script=render("common/image-load.sh.j2", step="haproxy-image", image=art.image, artifact=art),
-             delete=render("common/image-remove.sh.j2", step="haproxy-image", image=art.image),
-             uploads=(art,) if art.is_local else (), after=("docker-install",),
-             description=f"load {art.image} ({arch})"),
+        image_step("haproxy-image", art),
         Step(name="haproxy-service", layer="haproxy",
              script=render("common/compose-service.sh.j2", step="haproxy-service", what="haproxy", dir=HAPROXY_DIR,
                            unit=UNIT, project="haproxy", service="haproxy", files=files, mkdirs=[], wait=30,

@@ -14,7 +14,7 @@ from ..errors import KKError
 from ..facts import Facts
 from ..plan import SecretFile, Step
 from ..settings.model import Settings
-from . import render, sh_quote
+from . import image_step, render, sh_quote
 
 KEEPALIVED_DIR = "/opt/pulumi-kk/keepalived"
 UNIT = "pulumi-kk-keepalived.service"
@@ -142,11 +142,7 @@ def keepalived_steps(settings: Settings, name: str, arch: str, me: VrrpNode, ind
         files[f"{KEEPALIVED_DIR}/keepalived.conf"] = conf
         shown = conf
     return [
-        Step(name="keepalived-image", layer="keepalived-image",
-             script=render("common/image-load.sh.j2", step="keepalived-image", image=art.image, artifact=art),
-             delete=render("common/image-remove.sh.j2", step="keepalived-image", image=art.image),
-             uploads=(art,) if art.is_local else (), after=("docker-install",),
-             description=f"load {art.image} ({arch})"),
+        image_step("keepalived-image", art),
         Step(name="keepalived-service", layer="keepalived",
              script=render("common/compose-service.sh.j2", step="keepalived-service", what="keepalived",
                            dir=KEEPALIVED_DIR, unit=UNIT, project="keepalived", service="keepalived", health="",

@@ -15,7 +15,7 @@ from ..errors import KKError
 from ..pki import htpasswd_line
 from ..plan import SecretFile, Step
 from ..settings.model import Settings
-from . import render, sh_quote
+from . import image_step, render, sh_quote
 
 #: On-host layout.
 REGISTRY_DIR = "/opt/pulumi-kk/registry"
@@ -243,12 +243,7 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
             delete=render("registry/nfs-unmount.sh.j2", step="registry-nfs", mountpoint=fs.rootdir),
             after=("docker-install",), description=f"mount {nfs_host}:{fs.nfs_mount} on {fs.rootdir}"))
         after.append("registry-nfs")
-    steps.append(Step(
-        name="registry-image", layer="registry-image",
-        script=render("common/image-load.sh.j2", step="registry-image", image=image, artifact=image_art),
-        delete=render("common/image-remove.sh.j2", step="registry-image", image=image),
-        uploads=(image_art,) if image_art.is_local else (), after=("docker-install",),
-        description=f"load {image} ({arch})"))
+    steps.append(image_step("registry-image", image_art))
     after.append("registry-image")
 
     names = list(dict.fromkeys([ep.address, f"{node_ip}:{ep.port}", f"localhost:{ep.port}", f"127.0.0.1:{ep.port}"]))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from ..artifacts import ARCHES, ARTIFACTS, MACHINE_ARCH
 from ..errors import KKError, did_you_mean, suggestion
 from .model import REGISTRY_TYPES, SECRET_KEYS, TYPE_ALIASES, Settings
+from .setflags import nest
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
         if not found:
             continue
         _prune_empty(out, alias.split("."))
-        out = deep_merge(_nest(canon, v), out)
+        out = deep_merge(nest(canon, v), out)
     for section in ("artifact_url", "sha256"):
         sect = out.get("artifact", {}).get(section) if isinstance(out.get("artifact"), dict) else None
         if isinstance(sect, dict):
@@ -107,13 +108,6 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(t, str) and t in TYPE_ALIASES:
         out["image_registry"]["type"] = TYPE_ALIASES[t]
     return out
-
-
-def _nest(key: str, value: Any) -> dict[str, Any]:
-    out: Any = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return dict(out)
 
 
 def _field_names(cls: type) -> list[str]:

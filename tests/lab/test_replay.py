@@ -243,6 +243,9 @@ def test_connection_variants_password_hostkey_dial_limit(
         remote.Command("host-key-ok", connection=conn(h, host_key=h.host_key), create="echo ok")
         wrong = hosts[1].host_key
         remote.Command("host-key-wrong", connection=conn(h, host_key=wrong), create="echo never")
+        # through a bastion (the other host): direct-tcpip from it to h
+        remote.Command("via-bastion", create="hostname", connection=remote.ConnectionArgs(
+            **h.connection(), proxy=remote.ProxyConnectionArgs(**hosts[1].connection())))  # fmt: skip
         remote.Command("unreachable", create="true",
                        connection=remote.ConnectionArgs(host=h.network.ip(250), private_key=h.private_key,
                                                         dial_error_limit=1, per_dial_timeout=1))  # fmt: skip
@@ -253,6 +256,7 @@ def test_connection_variants_password_hostkey_dial_limit(
     print(rep.summary())
     assert rep.by_name("by-password").ran[0].stdout.strip() == "root"
     assert rep.by_name("host-key-ok").op == "create"
+    assert rep.by_name("via-bastion").ran[0].stdout.strip() == h.name
     assert "host key mismatch" in (rep.by_name("host-key-wrong").error or "")
     assert "failed after 2 attempt(s)" in (rep.by_name("unreachable").error or "")  # dialErrorLimit=1
 

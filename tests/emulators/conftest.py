@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from servers import AZURITE_API_VERSION, AZURITE_DEV_KEY, Emulator, free_port, start, stop
 
 __all__ = ["AZURITE_API_VERSION", "AZURITE_DEV_KEY", "Emulator"]

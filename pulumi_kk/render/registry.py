@@ -3,9 +3,11 @@ the steps of the registry layers (NFS mount, image, service)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +25,8 @@ UNIT = "pulumi-kk-registry.service"
 PLACEHOLDER = "[secret]"
 #: major version → where the image reads its config.
 CONFIG_PATHS = {2: "/etc/docker/registry/config.yml", 3: "/etc/distribution/config.yml"}
+#: Where the container sees ``storage.ca_file``.
+STORAGE_CA_DIR = "/etc/registry/storage-ca"
 
 
 @dataclass(frozen=True)
@@ -201,9 +205,41 @@ def compose_yml(settings: Settings, image: str, port: int, driver: str = "filesy
         "cap_drop": ["ALL"], "cap_add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
         "logging": {"driver": "json-file", "options": {"max-size": "50m", "max-file": "3"}},
     }
-    if major >= 3:
-        service["environment"] = {"OTEL_TRACES_EXPORTER": "none"}
+    env: dict[str, str] = {"OTEL_TRACES_EXPORTER": "none"} if major >= 3 else {}
+    if reg.storage.ca_file:
+        volumes.append(f"{REGISTRY_DIR}/storage-ca:{STORAGE_CA_DIR}:ro")
+        # the image's own roots (Go's default file and dirs) plus the storage CA
+        env["SSL_CERT_DIR"] = f"/etc/ssl/certs:/etc/pki/tls/certs:{STORAGE_CA_DIR}"
+    if env:
+        service["environment"] = env
+    if reg.extra_hosts:
+        service["extra_hosts"] = [f"{name}:{_address(name, addr)}" for name, addr in sorted(reg.extra_hosts.items())]
     return yaml.safe_dump({"name": "registry", "services": {"registry": service}}, sort_keys=False)
+
+
+def _address(name: str, addr: str) -> str:
+    try:
+        return str(ipaddress.ip_address(str(addr)))
+    except ValueError:
+        raise KKError(f"{addr!r} is not an IP address.", key=f"image_registry.registry.extra_hosts.{name}",
+                      fix="map each host name to an IPv4 or IPv6 address.") from None
+
+
+def storage_ca(settings: Settings) -> str:
+    """PEM text of ``storage.ca_file`` (read where Pulumi runs), or "" when unset."""
+    path = settings.image_registry.registry.storage.ca_file
+    if not path:
+        return ""
+    key = "image_registry.registry.storage.ca_file"
+    try:
+        text = Path(path).expanduser().read_text()
+    except (OSError, UnicodeDecodeError):
+        raise KKError(f"cannot read {path!r}.", key=key, fix="give a readable PEM file with the CA certificate(s) "
+                      "of the storage endpoint, or leave it empty.") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise KKError(f"{path!r} holds no PEM certificate.", key=key,
+                      fix="give the CA certificate(s) in PEM form (-----BEGIN CERTIFICATE-----).")
+    return text
 
 
 def _redact(text: str, secrets: RegistrySecrets, settings: Settings) -> str:
@@ -217,6 +253,12 @@ def _redact(text: str, secrets: RegistrySecrets, settings: Settings) -> str:
         for k in ("secretkey", "accountkey"):
             if values.get(k):
                 text = text.replace(str(values[k]), PLACEHOLDER)
+    # a GCS service-account key is a multi-line value YAML escapes: redact it in the structure
+    conf = yaml.safe_load(text)
+    creds = ((conf or {}).get("storage") or {}).get("gcs", {}).get("credentials")
+    if isinstance(creds, dict) and creds.get("private_key"):
+        conf["storage"]["gcs"]["credentials"] = {**creds, "private_key": PLACEHOLDER}
+        text = yaml.safe_dump(conf, sort_keys=False, default_flow_style=False)
     return text
 
 
@@ -264,6 +306,9 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     unit = render("common/compose.service.j2", what="image registry", project="registry", dir=REGISTRY_DIR)
     files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
              f"{REGISTRY_DIR}/config.yml": _redact(config, secrets, settings)}
+    ca = storage_ca(settings)
+    if ca:
+        files[f"{REGISTRY_DIR}/storage-ca/ca.crt"] = ca
     if not reg.auth.plain_http:
         files[f"{REGISTRY_DIR}/ssl/server.crt"] = secrets.tls_cert
         for n in names:

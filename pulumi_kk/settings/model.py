@@ -85,6 +85,10 @@ class Storage:
     s3: S3Storage = field(default_factory=S3Storage)
     gcs: GcsStorage = field(default_factory=GcsStorage)
     azure: AzureStorage = field(default_factory=AzureStorage)
+    ca_file: str = ""
+    """PEM file (read where Pulumi runs) with the CA(s) of a storage endpoint behind a private CA (an S3-compatible
+    store, an Azure endpoint behind a TLS proxy). The registry trusts it on top of its image's roots (mounted at
+    /etc/registry/storage-ca, added through SSL_CERT_DIR)."""
 
     @property
     def drivers(self) -> list[str]:
@@ -116,6 +120,9 @@ class RegistrySettings:
     log_level: str = "info"
     htpasswd: bool = True
     """Basic auth with ``auth.username``/``auth.password`` (bcrypt htpasswd); false: anonymous pull and push."""
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+    """``hostname: address`` lines for the registry container's /etc/hosts (compose ``extra_hosts``): e.g. a storage
+    endpoint (``<account>.blob.<realm>``, a private S3 name) that the container's DNS does not resolve."""
 
 
 @dataclass(frozen=True)

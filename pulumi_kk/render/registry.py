@@ -27,6 +27,8 @@ PLACEHOLDER = "[secret]"
 CONFIG_PATHS = {2: "/etc/docker/registry/config.yml", 3: "/etc/distribution/config.yml"}
 #: Where the container sees ``storage.ca_file``.
 STORAGE_CA_DIR = "/etc/registry/storage-ca"
+#: Where the container sees a gcs ``keyfile`` given as a path on the registry host.
+GCS_HOST_KEYFILE = "/etc/registry/gcs-keyfile.json"
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,10 @@ def storage_block(settings: Settings, major: int, override: Mapping[str, Any] | 
     elif driver == "gcs":
         g = src["gcs"]
         block = {"bucket": g["bucket"], "chunksize": int(g.get("chunksize") or 5242880)}
-        if g.get("keyfile") or g.get("keyfile_content"):
+        if g.get("keyfile_content"):
             block["keyfile"] = "/etc/registry/gcs/key.json"
+        elif g.get("keyfile"):  # a path on the registry host, mounted read-only (compose_yml)
+            block["keyfile"] = GCS_HOST_KEYFILE
         elif g.get("credentials"):
             block["credentials"] = dict(g["credentials"])
         if g.get("rootdirectory"):
@@ -193,13 +197,15 @@ def config_yml(settings: Settings, secrets: RegistrySecrets) -> str:
     return yaml.safe_dump(conf, sort_keys=False, default_flow_style=False)
 
 
-def compose_yml(settings: Settings, image: str, port: int, driver: str = "filesystem") -> str:
+def compose_yml(settings: Settings, image: str, port: int, driver: str = "filesystem", gcs_keyfile: str = "") -> str:
     major = major_version(settings)
     reg = settings.image_registry.registry
     volumes = [f"{REGISTRY_DIR}/config.yml:{CONFIG_PATHS[major]}:ro", f"{REGISTRY_DIR}/ssl:/etc/registry/ssl:ro",
                f"{REGISTRY_DIR}/auth:/etc/registry/auth:ro", f"{REGISTRY_DIR}/gcs:/etc/registry/gcs:ro"]
     if driver == "filesystem":
         volumes.append(f"{reg.storage.filesystem.rootdir}:/var/lib/registry")
+    if driver == "gcs" and gcs_keyfile:
+        volumes.append(f"{gcs_keyfile}:{GCS_HOST_KEYFILE}:ro")
     service: dict[str, Any] = {
         "image": image, "restart": "always", "ports": [f"{port}:5000"], "volumes": volumes,
         "cap_drop": ["ALL"], "cap_add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
@@ -302,7 +308,15 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     if gcs_key:
         secret_files.append(SecretFile(f"{REGISTRY_DIR}/gcs/key.json", str(gcs_key), "0600"))
     port = service_port(settings, node_ips)
-    compose = compose_yml(settings, image, port, driver)
+    gcs = {**vars(reg.registry.storage.gcs), **{k: v for k, v in ((secrets.storage or {}).get("gcs") or {}).items()
+                                                 if v not in (None, "")}}
+    host_keyfile = str(gcs.get("keyfile") or "") if driver == "gcs" and not gcs.get("keyfile_content") else ""
+    if host_keyfile and not host_keyfile.startswith("/"):
+        raise KKError(f"gcs keyfile {host_keyfile!r} is not an absolute path.",
+                      key="image_registry.registry.storage.gcs.keyfile",
+                      fix="give the key file's absolute path on the registry hosts (it is mounted read-only into the "
+                          "registry container), or give the key itself as credentials.")
+    compose = compose_yml(settings, image, port, driver, host_keyfile)
     unit = render("common/compose.service.j2", what="image registry", project="registry", dir=REGISTRY_DIR)
     files = {f"{REGISTRY_DIR}/docker-compose.yml": compose, f"/etc/systemd/system/{UNIT}": unit,
              f"{REGISTRY_DIR}/config.yml": _redact(config, secrets, settings)}

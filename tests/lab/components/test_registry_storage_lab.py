@@ -36,8 +36,15 @@ import yaml
 from servers import Emulator
 
 from pulumi_kk.components import ImageRegistry
+from pulumi_kk.errors import KKError
 from pulumi_kk.inventory import Host, Inventory
-from pulumi_kk.render.registry import RegistrySecrets, compose_yml, config_yml, registry_steps
+from pulumi_kk.render.registry import (
+    GCS_HOST_KEYFILE,
+    RegistrySecrets,
+    compose_yml,
+    config_yml,
+    registry_steps,
+)
 from pulumi_kk.settings import Settings
 from pulumi_kk.storage import S3Bucket
 from pulumi_kk.storage.gcs import gcs_storage_block
@@ -353,3 +360,13 @@ def test_gcs_config_rendered() -> None:
     files = {f.path: f for f in registry_steps(s, "amd64", "10.0.0.1", ["10.0.0.1"], with_file)[-1].secret_files}
     assert json.loads(files["/opt/pulumi-kk/registry/gcs/key.json"].content) == key
     assert "/opt/pulumi-kk/registry/gcs:/etc/registry/gcs:ro" in vols
+    # 3. keyfile as a path on the registry host (GcsBucket.registry_storage(keyfile=...)): mounted read-only, and it
+    #    wins over the bucket's inline credentials, as in the driver
+    on_host = RegistrySecrets(storage={"gcs": gcs_storage_block("kk-gcs-4", "/etc/registry/gcs.json", json.dumps(key))})
+    assert yaml.safe_load(config_yml(s, on_host))["storage"]["gcs"]["keyfile"] == GCS_HOST_KEYFILE
+    svc4 = registry_steps(s, "amd64", "10.0.0.1", ["10.0.0.1"], on_host)[-1]
+    vols4 = yaml.safe_load(svc4.files["/opt/pulumi-kk/registry/docker-compose.yml"])["services"]["registry"]["volumes"]
+    assert f"/etc/registry/gcs.json:{GCS_HOST_KEYFILE}:ro" in vols4
+    relative = RegistrySecrets(storage={"gcs": {"bucket": "kk-gcs-5", "keyfile": "gcs.json"}})
+    with pytest.raises(KKError, match="not an absolute path"):
+        registry_steps(s, "amd64", "10.0.0.1", ["10.0.0.1"], relative)

@@ -1013,7 +1013,13 @@ def _sftp_mkdir_p(sftp: paramiko.SFTPClient, path: str) -> None:
     except FileNotFoundError:
         pass
     _sftp_mkdir_p(sftp, posixpath.dirname(path.rstrip("/")))
-    sftp.mkdir(path)
+    try:
+        sftp.mkdir(path)
+    except OSError:
+        # Another copy to the same host may have created it meanwhile (SFTP only says "Failure").
+        st = _remote_stat(sftp, path)
+        if st is None or not stat.S_ISDIR(st.st_mode or 0):
+            raise
 
 
 def _remote_stat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:

@@ -10,6 +10,7 @@ import jinja2
 
 from ..artifacts import ResolvedArtifact
 from ..plan import Step
+from ..settings.model import Settings
 
 
 def sh_quote(value: Any) -> str:
@@ -36,12 +37,18 @@ def render(template: str, **values: Any) -> str:
     return environment().get_template(template).render(**values)
 
 
-def image_step(name: str, art: ResolvedArtifact) -> Step:
+def state_dir(settings: Settings) -> str:
+    """Where scripts keep what they installed, on each host."""
+    return f"{settings.remote_dir.rstrip('/')}/state"
+
+
+def image_step(name: str, art: ResolvedArtifact, settings: Settings) -> Step:
     """Make ``art``'s image available to the host's docker: load its tarball (uploaded first when local,
     downloaded when a URL) or pull it; the delete removes the image."""
     return Step(
         name=name, layer=name,
-        script=render("common/image-load.sh.j2", step=name, image=art.image, artifact=art),
+        script=render("common/image-load.sh.j2", step=name, image=art.image, artifact=art,
+                      state_dir=state_dir(settings)),
         delete=render("common/image-remove.sh.j2", step=name, image=art.image),
         uploads=(art,) if art.is_local else (), after=("docker-install",),
         description=f"load {art.image} ({art.arch})")

@@ -62,7 +62,7 @@ def balancer_steps(settings: Settings, arch: str, node_ips: Sequence[str]) -> li
              f"/etc/systemd/system/{UNIT}": render("common/compose.service.j2", what="registry load balancer",
                                                    project="haproxy", dir=HAPROXY_DIR)}
     return [
-        image_step("haproxy-image", art),
+        image_step("haproxy-image", art, settings),
         Step(name="haproxy-service", layer="haproxy",
              script=render("common/compose-service.sh.j2", step="haproxy-service", what="haproxy", dir=HAPROXY_DIR,
                            unit=UNIT, project="haproxy", service="haproxy", files=files, mkdirs=[], wait=30,

@@ -8,7 +8,7 @@ from typing import Any
 from ..artifacts import resolve
 from ..plan import Step
 from ..settings.model import Settings
-from . import render
+from . import render, state_dir
 
 
 def daemon_json(settings: Settings, extra_insecure: list[str] | None = None) -> str:
@@ -39,12 +39,12 @@ def _units() -> list[dict[str, str]]:
 
 def docker_steps(settings: Settings, arch: str, delete_data: bool = False) -> list[Step]:
     """daemon.json → engine → compose, for one host of ``arch``."""
-    state_dir = f"{settings.remote_dir.rstrip('/')}/state"
+    state = state_dir(settings)
     units = _units()
     engine = resolve("docker", settings, arch)
     compose = resolve("dockercompose", settings, arch)
     dj = daemon_json(settings)
-    common = {"state_dir": state_dir}
+    common = {"state_dir": state}
     config = Step(
         name="docker-config", layer="docker-config",
         script=render("docker/config.sh.j2", step="docker-config", daemon_json=dj, **common),

@@ -142,7 +142,7 @@ def keepalived_steps(settings: Settings, name: str, arch: str, me: VrrpNode, ind
         files[f"{KEEPALIVED_DIR}/keepalived.conf"] = conf
         shown = conf
     return [
-        image_step("keepalived-image", art),
+        image_step("keepalived-image", art, settings),
         Step(name="keepalived-service", layer="keepalived",
              script=render("common/compose-service.sh.j2", step="keepalived-service", what="keepalived",
                            dir=KEEPALIVED_DIR, unit=UNIT, project="keepalived", service="keepalived", health="",

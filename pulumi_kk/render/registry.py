@@ -291,7 +291,7 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
             delete=render("registry/nfs-unmount.sh.j2", step="registry-nfs", mountpoint=fs.rootdir),
             after=("docker-install",), description=f"mount {nfs_host}:{fs.nfs_mount} on {fs.rootdir}"))
         after.append("registry-nfs")
-    steps.append(image_step("registry-image", image_art))
+    steps.append(image_step("registry-image", image_art, settings))
     after.append("registry-image")
 
     names = list(dict.fromkeys([ep.address, f"{node_ip}:{ep.port}", f"localhost:{ep.port}", f"127.0.0.1:{ep.port}"]))

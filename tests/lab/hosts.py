@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -400,9 +401,8 @@ class LabRun:
             return
         if self._network is not None:
             docker("network", "rm", self._network.name, check=False)
-        for p in self.dir.glob("*"):
-            p.unlink()
-        self.dir.rmdir()
+        # Another session's leftover sweep may have removed the directory already.
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def remove_leftovers(include_kept: bool = False) -> dict[str, int]:

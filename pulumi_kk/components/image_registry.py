@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -148,12 +148,15 @@ class ImageRegistry(pulumi.ComponentResource):
                         if reg.keepalived.vrrp_version == 2 else "")
                 health = node_ips.apply(lambda ips: f"{endpoint(settings, ips).scheme}://127.0.0.1:"
                                                     f"{endpoint(settings, ips).port}/")
+                before: dict[str, Sequence[pulumi.Resource]] = {}
                 for i, h in enumerate(hosts):
-                    self.keepalived[h.name] = Keepalived(
+                    ka = self.keepalived[h.name] = Keepalived(
                         f"{name}-{h.name}-keepalived", name, h, settings, index=i, node_ips=node_ips, health=health,
                         facts=self.docker[h.name].facts,
                         local={**self.docker[h.name].resources, **self.registries[h.name].resources},
-                        auth_pass=auth, opts=child)
+                        auth_pass=auth, wait_for=before if reg.rolling else None, opts=child)
+                    before = {k: [ka.resources[k]] for k in ("keepalived-service", "haproxy-service")
+                              if k in ka.resources}
                     versions[h.name]["keepalived"] = settings.keepalived_version
         else:
             pulumi.log.warn("image_registry.type=harbor: Harbor is not implemented yet; only Docker and compose are "

@@ -18,11 +18,14 @@ TYPE = "pulumi-kk:index:Keepalived"
 
 
 class Keepalived(pulumi.ComponentResource):
-    """keepalived for node ``index`` of the registry ``registry_name``; ``local`` = this host's earlier steps."""
+    """keepalived for node ``index`` of the registry ``registry_name``; ``local`` = this host's earlier steps;
+    ``wait_for`` = steps of the previous node a step waits for (rolling: ``keepalived-service`` and
+    ``haproxy-service`` restart one node at a time, so the nodes never drop the VIP all at once)."""
 
     def __init__(self, name: str, registry_name: str, host: Host, settings: Settings, *, index: int,
                  node_ips: pulumi.Input[Sequence[str]], health: pulumi.Input[str], facts: pulumi.Output[Facts],
                  local: dict[str, pulumi.Resource], auth_pass: pulumi.Input[str] = "",
+                 wait_for: dict[str, Sequence[pulumi.Resource]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         node = Node(host, self, prefix=name.removesuffix("-keepalived"))
@@ -43,5 +46,5 @@ class Keepalived(pulumi.ComponentResource):
 
         layout, _ = arch_plans(host, make)
         steps = pulumi.Output.all(facts, host.node_ip, node_ips, health, auth_pass).apply(real)
-        self.resources = node.steps(steps, layout, external=local)
+        self.resources = node.steps(steps, layout, external=local, wait_for=wait_for)
         self.register_outputs({})

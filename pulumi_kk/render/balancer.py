@@ -10,6 +10,7 @@ from ..artifacts import resolve
 from ..plan import Step
 from ..settings.model import Settings
 from . import image_step, render
+from .keepalived import with_drain
 from .registry import endpoint
 
 HAPROXY_DIR = "/opt/pulumi-kk/haproxy"
@@ -35,6 +36,10 @@ def haproxy_cfg(settings: Settings, node_ips: Sequence[str]) -> str:
         "  timeout connect 3s",
         "  timeout client 10m",
         "  timeout server 10m",
+        "  # a backend that refuses (its registry restarting, not yet marked down) costs a retry on another node,",
+        "  # not a failed connection",
+        "  retries 3",
+        "  option redispatch 1",
         "frontend registry",
         f"  bind :{ep.port}",
         "  default_backend registries",
@@ -64,9 +69,10 @@ def balancer_steps(settings: Settings, arch: str, node_ips: Sequence[str]) -> li
     return [
         image_step("haproxy-image", art, settings),
         Step(name="haproxy-service", layer="haproxy",
-             script=render("common/compose-service.sh.j2", step="haproxy-service", what="haproxy", dir=HAPROXY_DIR,
-                           unit=UNIT, project="haproxy", service="haproxy", files=files, mkdirs=[], wait=30,
-                           health=f"{ep.scheme}://127.0.0.1:{ep.port}/"),
+             script=with_drain(render("common/compose-service.sh.j2", step="haproxy-service", what="haproxy",
+                                      dir=HAPROXY_DIR, unit=UNIT, project="haproxy", service="haproxy", files=files,
+                                      mkdirs=[], wait=30, health=f"{ep.scheme}://127.0.0.1:{ep.port}/"),
+                               settings, node_ips, haproxy=True),
              delete=render("common/compose-service-remove.sh.j2", step="haproxy-service", what="haproxy",
                            dir=HAPROXY_DIR, unit=UNIT, project="haproxy", note="", cleanup=[]),
              after=("haproxy-image", "registry-service"), files=files,

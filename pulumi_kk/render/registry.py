@@ -18,6 +18,7 @@ from ..pki import htpasswd_line
 from ..plan import SecretFile, Step
 from ..settings.model import Settings
 from . import image_step, render, sh_quote
+from .keepalived import with_drain
 
 #: On-host layout.
 REGISTRY_DIR = "/opt/pulumi-kk/registry"
@@ -181,7 +182,9 @@ def config_yml(settings: Settings, secrets: RegistrySecrets) -> str:
     """config.yml for the registry's major version; secrets are inside (the file is delivered as a secret)."""
     major = major_version(settings)
     reg = settings.image_registry
-    http: dict[str, Any] = {"addr": ":5000", "secret": secrets.http_secret,
+    # draintimeout: on SIGTERM (a restart) finish the requests in flight instead of cutting them (well within
+    # docker's 10 s stop timeout)
+    http: dict[str, Any] = {"addr": ":5000", "secret": secrets.http_secret, "draintimeout": "5s",
                             "headers": {"X-Content-Type-Options": ["nosniff"]}}
     if not reg.auth.plain_http:
         http["tls"] = {"certificate": "/etc/registry/ssl/server.crt", "key": "/etc/registry/ssl/server.key"}
@@ -332,11 +335,12 @@ def registry_steps(settings: Settings, arch: str, node_ip: str, node_ips: Sequen
     drop_data = driver == "filesystem" and delete_data and not fs.nfs_mount
     steps.append(Step(
         name="registry-service", layer="registry",
-        script=render("common/compose-service.sh.j2", step="registry-service", what="the registry",
-                      dir=REGISTRY_DIR, unit=UNIT, project="registry", service="registry", health=health, wait=90,
-                      files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
-                      mkdirs=[f"{REGISTRY_DIR}/{d}" for d in ("ssl", "auth", "gcs")] + (
-                          [fs.rootdir] if driver == "filesystem" else [])),
+        script=with_drain(render(
+            "common/compose-service.sh.j2", step="registry-service", what="the registry",
+            dir=REGISTRY_DIR, unit=UNIT, project="registry", service="registry", health=health, wait=90,
+            files={p: t for p, t in files.items() if p not in {f.path for f in secret_files}},
+            mkdirs=[f"{REGISTRY_DIR}/{d}" for d in ("ssl", "auth", "gcs")] + (
+                [fs.rootdir] if driver == "filesystem" else [])), settings, node_ips),
         delete=render("common/compose-service-remove.sh.j2", step="registry-service", what="the registry",
                       dir=REGISTRY_DIR, unit=UNIT, project="registry", note=(
                           "removes its data" if drop_data else "keeps its data"),

@@ -190,6 +190,7 @@ class LabRun:
         self.keep = keep if keep is not None else os.environ.get("LAB_KEEP", "") not in ("", "0")
         self.dir = RUNS_DIR / self.prefix
         self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "OWNER").write_text(self.owner)
         key = Ed25519PrivateKey.generate()
         self.private_key = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -443,6 +444,9 @@ def remove_leftovers(include_kept: bool = False) -> dict[str, int]:
         live = set(docker("ps", "-a", "--filter", f"label={LABEL}.run", "--format",
                           '{{.Label "' + LABEL + '.run"}}').split())  # fmt: skip
         for d in RUNS_DIR.iterdir():
+            owner = d / "OWNER"
+            if owner.exists() and owner_alive(owner.read_text().strip()):
+                continue  # a live session that has no container at this moment
             if d.is_dir() and d.name not in live and (include_kept or not (d / "KEPT.txt").exists()):
                 for p in d.glob("*"):
                     p.unlink()

@@ -1017,8 +1017,8 @@ def _sftp_mkdir_p(sftp: paramiko.SFTPClient, path: str) -> None:
         sftp.mkdir(path)
     except OSError:
         # Another copy to the same host may have created it meanwhile (SFTP only says "Failure").
-        st = _remote_stat(sftp, path)
-        if st is None or not stat.S_ISDIR(st.st_mode or 0):
+        again = _remote_stat(sftp, path)
+        if again is None or not stat.S_ISDIR(again.st_mode or 0):
             raise
 
 

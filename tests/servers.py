@@ -80,10 +80,15 @@ def start(name: str, argv: list[str], port: int, probe: str, log_dir: Path, time
 
 def stop(emu: Emulator) -> None:
     """Stop the emulator by its PID (SIGTERM, then SIGKILL)."""
-    if emu.proc.poll() is None:
-        emu.proc.terminate()
+    stop_process(emu.proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
         try:
-            emu.proc.wait(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            emu.proc.kill()
-            emu.proc.wait(timeout=10)
+            proc.kill()
+            proc.wait(timeout=10)

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from servers import stop_process
+
 from pulumi_kk import pki
 
 from .artifacts import ARCH, REGISTRY_CONFIG, LabArtifacts, _layer_tar, write_docker_archive
@@ -213,10 +215,4 @@ def start_azurite(host: str, workdir: Path, port: int = 443, timeout: float = 60
 
 def stop_azurite(az: Azurite) -> None:
     """Stop Azurite by its PID (SIGTERM, then SIGKILL)."""
-    if az.proc.poll() is None:
-        az.proc.terminate()
-        try:
-            az.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            az.proc.kill()
-            az.proc.wait(timeout=10)
+    stop_process(az.proc)

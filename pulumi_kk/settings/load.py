@@ -11,13 +11,13 @@ import ipaddress
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from ..artifacts import ARCHES, ARTIFACTS, MACHINE_ARCH
 from ..errors import KKError, did_you_mean, suggestion
-from .model import REGISTRY_TYPES, SECRET_KEYS, TYPE_ALIASES, Settings
+from .model import REGISTRY_TYPES, SECRET_KEYS, TYPE_ALIASES, Settings, Storage
 from .setflags import nest
 
 T = TypeVar("T")
@@ -234,6 +234,26 @@ def origin(layers: Sequence[Layer], key: str) -> str:
     return "defaults"
 
 
+def _check_object_store(st: Storage, src: Callable[[str], str]) -> None:
+    """An object store's keys without its bucket would silently fall back to local storage; Azure needs its
+    account and key."""
+    defaults = Storage()
+    for drv, required in (("s3", "bucket"), ("gcs", "bucket"), ("azure", "container")):
+        cur, dflt = getattr(st, drv), getattr(defaults, drv)
+        touched = [f.name for f in dataclasses.fields(cur) if getattr(cur, f.name) != getattr(dflt, f.name)]
+        key = f"image_registry.registry.storage.{drv}.{required}"
+        if touched and not getattr(cur, required):
+            raise KKError(f"{drv} settings are given ({', '.join(touched)}) but {required} is empty.",
+                          source=src(f"image_registry.registry.storage.{drv}"), key=key,
+                          fix=f"set {key}, or remove the other {drv} keys.")
+    if st.driver == "azure":
+        for k in ("accountname", "accountkey"):
+            if not getattr(st.azure, k):
+                key = f"image_registry.registry.storage.azure.{k}"
+                raise KKError("is required by the azure storage driver.", source=src("image_registry.registry.storage"),
+                              key=key, fix=f"set {key} (the storage account's name and access key).")
+
+
 def validate(s: Settings, layers: Sequence[Layer] = ()) -> None:
     """Cross-field rules that a single field's type cannot express; errors name the layer that set the key."""
 
@@ -287,6 +307,7 @@ def validate(s: Settings, layers: Sequence[Layer] = ()) -> None:
         raise KKError(f"several storage drivers are set: {', '.join(drivers)}.", source=src("image_registry.registry.storage"),
                       key="image_registry.registry.storage",
                       fix="keep exactly one of s3, gcs, azure (or none for filesystem).")
+    _check_object_store(reg.registry.storage, src)
     for name, table in (("artifact_url", s.artifact.artifact_url), ("sha256", s.artifact.sha256)):
         for art, per_arch in table.items():
             if art not in ARTIFACTS:

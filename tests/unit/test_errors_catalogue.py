@@ -253,6 +253,13 @@ CASES = [
                                      "image_registry.registry.storage.azure.container=b"),
          ("--set: image_registry.registry.storage: several storage drivers are set: s3, azure.",
           "Fix: keep exactly one of s3, gcs, azure (or none for filesystem).")),
+    Case("s3-keys-without-bucket", sets("image_registry.registry.storage.s3.accesskey=AKIA,"
+                                        "image_registry.registry.storage.s3.secretkey=x"),
+         ("--set: image_registry.registry.storage.s3.bucket: s3 settings are given (accesskey, secretkey) but bucket "
+          "is empty.", "Fix: set image_registry.registry.storage.s3.bucket, or remove the other s3 keys.")),
+    Case("azure-without-key", sets("image_registry.registry.storage.azure.container=c,"
+                                   "image_registry.registry.storage.azure.accountname=acct"),
+         ("--set: image_registry.registry.storage.azure.accountkey: is required by the azure storage driver.",)),
     Case("bad-ha-vip", sets("image_registry.ha_vip=192.168.10.50/24"),
          ("--set: image_registry.ha_vip: '192.168.10.50/24' is not an IP address.",
           "Fix: set the virtual IP as a bare address, e.g. 10.0.0.50.")),

@@ -261,7 +261,8 @@ def test_vrid_bounds(vrid: int) -> None:
 
 
 def test_one_storage_driver() -> None:
-    s = build([Layer({"image_registry": {"registry": {"storage": {"azure": {"container": "c"}}}}}, "x")])
+    azure = {"container": "c", "accountname": "acct", "accountkey": "a2V5"}
+    s = build([Layer({"image_registry": {"registry": {"storage": {"azure": azure}}}}, "x")])
     assert s.image_registry.registry.storage.drivers == ["azure"]
     assert s.image_registry.registry.storage.driver == "azure"
     assert Settings().image_registry.registry.storage.driver == "filesystem"

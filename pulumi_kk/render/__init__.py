@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from ..artifacts import ResolvedArtifact
+from ..artifacts import ARTIFACTS, ResolvedArtifact
 from ..plan import Step
 from ..settings.model import Settings
 
@@ -42,13 +42,20 @@ def state_dir(settings: Settings) -> str:
     return f"{settings.remote_dir.rstrip('/')}/state"
 
 
+def packaging(art: ResolvedArtifact, settings: Settings) -> str:
+    """How to make ``art``'s offline file, with its place under binary_dir (KubeKey's instructions)."""
+    kind = ARTIFACTS[art.name]
+    path = f"{settings.resolved_binary_dir}/{kind.paths[0].format(v=art.version, arch=art.arch)}"
+    return kind.packaging.format(v=art.version, arch=art.arch, path=path)
+
+
 def image_step(name: str, art: ResolvedArtifact, settings: Settings) -> Step:
     """Make ``art``'s image available to the host's docker: load its tarball (uploaded first when local,
     downloaded when a URL) or pull it; the delete removes the image."""
     return Step(
         name=name, layer=name,
         script=render("common/image-load.sh.j2", step=name, image=art.image, artifact=art,
-                      state_dir=state_dir(settings)),
+                      state_dir=state_dir(settings), packaging=packaging(art, settings)),
         delete=render("common/image-remove.sh.j2", step=name, image=art.image),
         uploads=(art,) if art.is_local else (), after=("docker-install",),
         description=f"load {art.image} ({art.arch})")

@@ -14,13 +14,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, ReadResult, Resource, UpdateResult
 
 from . import validate
 from .common import (
     StorageProvider,
     check_result,
-    diff_props,
     env,
     is_unknown,
     known,
@@ -91,6 +90,9 @@ def realm_and_service_url(account: str, endpoint: str | None) -> tuple[str, str 
 
 class AzureBlobContainerProvider(StorageProvider):
     """CRUD for :class:`AzureBlobContainer`. The id is ``<account>/<container>``."""
+
+    INPUT_KEYS = INPUT_KEYS
+    REPLACE_KEYS = REPLACE_KEYS
 
     CONFIG_KEYS = (
         "pulumi-kk:azureStorageConnectionString",
@@ -194,9 +196,6 @@ class AzureBlobContainerProvider(StorageProvider):
             failures += _check_api_version(reveal(api))
         return check_result(inputs, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Container, account and endpoint replace; metadata, credentials, flags update in place."""
-        return diff_props(olds, news, INPUT_KEYS, REPLACE_KEYS)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the container, refusing to adopt an existing one."""

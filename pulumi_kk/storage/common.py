@@ -106,6 +106,12 @@ class StorageProvider(ResourceProvider):
     """
 
     CONFIG_KEYS: ClassVar[tuple[str, ...]] = ()
+    INPUT_KEYS: ClassVar[tuple[str, ...]] = ()
+    REPLACE_KEYS: ClassVar[tuple[str, ...]] = ()
+    """Inputs whose change replaces the bucket (names, regions, accounts); the rest update in place."""
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return diff_props(olds, news, self.INPUT_KEYS, self.REPLACE_KEYS)
 
     def configure(self, req: ConfigureRequest) -> None:
         """Keep only the config keys this provider understands (values arrive unwrapped)."""

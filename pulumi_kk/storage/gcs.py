@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, ReadResult, Resource, UpdateResult
 
 from . import validate
 from .common import (
     StorageProvider,
     check_result,
-    diff_props,
     env,
     first_set,
     is_unknown,
@@ -74,6 +73,9 @@ def _load_key(text_or_path: str) -> dict[str, Any]:
 class GcsBucketProvider(StorageProvider):
     """CRUD for :class:`GcsBucket`. The bucket name is the resource id."""
 
+    INPUT_KEYS = INPUT_KEYS
+    REPLACE_KEYS = REPLACE_KEYS
+
     CONFIG_KEYS = ("gcp:project", "gcp:credentials")
 
     def _client(self, p: Mapping[str, Any]) -> Any:
@@ -118,9 +120,6 @@ class GcsBucketProvider(StorageProvider):
             failures += validate.validate_gcs_credentials_json(reveal(creds))
         return check_result(inputs, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Name, project, location and endpoint replace the bucket; the rest updates in place."""
-        return diff_props(olds, news, INPUT_KEYS, REPLACE_KEYS)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the bucket with versioning and uniform bucket-level access set in the same request."""

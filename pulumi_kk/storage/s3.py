@@ -14,13 +14,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckResult, CreateResult, ReadResult, Resource, UpdateResult
 
 from . import validate
 from .common import (
     StorageProvider,
     check_result,
-    diff_props,
     env,
     first_set,
     known,
@@ -65,6 +64,9 @@ def _code(err: Exception) -> str:
 
 class S3BucketProvider(StorageProvider):
     """CRUD for :class:`S3Bucket`. The bucket name is the resource id."""
+
+    INPUT_KEYS = INPUT_KEYS
+    REPLACE_KEYS = REPLACE_KEYS
 
     CONFIG_KEYS = ("aws:region", "aws:accessKey", "aws:secretKey", "aws:token", "aws:profile")
 
@@ -115,9 +117,6 @@ class S3BucketProvider(StorageProvider):
             failures += validate.validate_s3_region("", False)
         return check_result(inputs, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Name, region and endpoint replace the bucket; everything else is an in-place update."""
-        return diff_props(olds, news, INPUT_KEYS, REPLACE_KEYS)
 
     # ------------------------------------------------------------------ create / update
 

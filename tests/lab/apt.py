@@ -371,11 +371,14 @@ class AptRepo:
         out: dict[str, Path] = {}
         for p in self.download(names):
             dest = X_DIR / p.deb_path.stem
-            if not (dest / ".done").exists():
-                if dest.exists():
-                    shutil.rmtree(dest)
-                dest.mkdir(parents=True)
-                run(["dpkg-deb", "-x", str(p.deb_path), str(dest)])
-                (dest / ".done").touch()
+            # Builders run in parallel threads and sessions (host image, artifacts, azure registry) and share
+            # packages: one extracts, the others wait and reuse it.
+            with file_lock(f"deb-{p.deb_path.stem}"):
+                if not (dest / ".done").exists():
+                    if dest.exists():
+                        shutil.rmtree(dest)
+                    dest.mkdir(parents=True)
+                    run(["dpkg-deb", "-x", str(p.deb_path), str(dest)])
+                    (dest / ".done").touch()
             out[p.name] = dest
         return out
